@@ -1,0 +1,1 @@
+"""The Overseer operator: expands JobGraphs into Jobs and moves them along."""

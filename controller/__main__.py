@@ -1,0 +1,53 @@
+"""Run the operator: ``overseer-operator`` or ``python -m controller``."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+
+import kopf
+
+from overseer import logs
+
+
+def parse(argv: list[str] | None = None) -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="overseer-operator", description=__doc__)
+    scope = parser.add_mutually_exclusive_group()
+    scope.add_argument(
+        "-n", "--namespace", action="append", default=[],
+        help="namespace to serve; repeat it, or use globs like 'team-*' and '!kube-*'",
+    )
+    scope.add_argument("-A", "--all-namespaces", action="store_true", help="serve every namespace")
+    parser.add_argument("--log-level", default=os.environ.get("OVERSEER_LOG_LEVEL", "INFO"))
+    parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
+    parser.add_argument(
+        "--liveness", default=None, metavar="URL",
+        help="serve kopf's liveness probe, e.g. http://0.0.0.0:8080/healthz",
+    )
+    parser.add_argument(
+        "--status-interval", type=float, default=1.0,
+        help="seconds between two status writes of one graph while it runs",
+    )
+    return parser.parse_args(argv)
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = parse(argv)
+    logs.configure(level=args.log_level, fmt=args.log_format)
+    import controller.handlers  # noqa: F401  (registers the handlers with kopf)
+
+    if not args.namespace and not args.all_namespaces:
+        args.namespace = [os.environ.get("OVERSEER_NAMESPACE", "default")]
+    memo = kopf.Memo(status_interval=args.status_interval)
+    asyncio.run(kopf.operator(
+        standalone=True,
+        clusterwide=args.all_namespaces,
+        namespaces=args.namespace or None,
+        liveness_endpoint=args.liveness,
+        memo=memo,
+    ))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Turning a JobGraph into its Jobs.
+
+Expansion is idempotent: the Jobs have deterministic names (``<graph>-<job>``), the
+operator lists what exists before it creates what is missing, and an "already exists" is
+success. An operator that dies half way and starts again creates no duplicates.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+
+import kopf
+import pydantic
+import structlog
+
+from controller.graph import InvalidGraph, validate
+from controller.index import GraphView
+from controller.transitions import Writer
+from overseer import conditions, kube
+from overseer.api import (
+    API_VERSION, GRAPH_LABEL, TYPE_LABEL, GraphJob, GraphPhase, JobGraphSpec, JobPolicy,
+    JobSpec, job_object_name,
+)
+
+log = structlog.get_logger("overseer.operator")
+
+# Creates in flight per graph: enough to keep the API server busy, few enough that a big
+# graph does not starve every other request of the operator.
+CREATE_CONCURRENCY = 8
+
+
+def job_body(graph: dict[str, Any], entry: GraphJob, defaults: JobPolicy | None) -> dict[str, Any]:
+    """The Job object for one graph entry, with the graph's defaults filled in."""
+    meta = graph["metadata"]
+    defaults = defaults or JobPolicy()
+    spec = JobSpec(
+        graph=meta["name"],
+        name=entry.name,
+        type=entry.type,
+        args=entry.args,
+        depends_on=entry.depends_on,
+        priority=entry.priority if entry.priority is not None else defaults.priority,
+        retries=entry.retries if entry.retries is not None else defaults.retries,
+        backoff=entry.backoff or defaults.backoff,
+        timeout_seconds=entry.timeout_seconds or defaults.timeout_seconds,
+    )
+    return {
+        "apiVersion": API_VERSION,
+        "kind": "Job",
+        "metadata": {
+            "name": job_object_name(meta["name"], entry.name),
+            "namespace": meta["namespace"],
+            "labels": {GRAPH_LABEL: meta["name"], TYPE_LABEL: entry.type},
+            "ownerReferences": [{
+                "apiVersion": API_VERSION, "kind": "JobGraph", "name": meta["name"],
+                "uid": meta["uid"], "controller": True,
+            }],
+        },
+        "spec": spec.model_dump(by_alias=True, exclude_none=True),
+    }
+
+
+async def expand(
+    body: kopf.Body, view: GraphView, writer: Writer, *, logger: Any = None
+) -> None:
+    """Validate the graph and create every Job of it that does not exist yet."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    bound = log.bind(namespace=namespace, graph=name)
+
+    try:
+        spec = JobGraphSpec.model_validate(body.get("spec", {}))
+        validate(name, spec.jobs)
+    except pydantic.ValidationError as exc:
+        await reject(body, view, writer, InvalidGraph("InvalidSpec", _summary(exc)))
+        return
+    except InvalidGraph as exc:
+        await reject(body, view, writer, exc)
+        return
+
+    existing = await writer.run(
+        writer.jobs.list, namespace, label_selector=f"{GRAPH_LABEL}={name}"
+    )
+    have = {item["metadata"]["name"] for item in existing.get("items", [])}
+    missing = [e for e in spec.jobs if job_object_name(name, e.name) not in have]
+    bound.info("graph.expanding", total=len(spec.jobs), missing=len(missing))
+
+    gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+
+    async def create(entry: GraphJob) -> None:
+        async with gate:
+            try:
+                await writer.run(writer.jobs.create, namespace, job_body(body, entry, spec.defaults))
+            except kube.Conflict:
+                pass  # created by an earlier run of this operator: that is the goal
+
+    await asyncio.gather(*(create(e) for e in missing))
+    view.expanded = True
+    view.dirty = True
+    bound.info("graph.expanded", total=len(spec.jobs), created=len(missing))
+
+
+async def reject(body: kopf.Body, view: GraphView, writer: Writer, error: InvalidGraph) -> None:
+    """Mark the graph Failed with a message saying what is wrong; create nothing."""
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    generation = body["metadata"].get("generation")
+    status = {
+        "phase": GraphPhase.FAILED,
+        "reason": error.reason,
+        "message": error.message,
+        "total": len(body.get("spec", {}).get("jobs") or []),
+        "observedGeneration": generation,
+        "finishedAt": kube.now(),
+        "conditions": conditions.merge((body.get("status") or {}).get("conditions", []), [
+            conditions.condition("Accepted", False, reason=error.reason, message=error.message,
+                                 generation=generation),
+            conditions.condition("Failed", True, reason=error.reason, message=error.message,
+                                 generation=generation),
+        ]),
+    }
+    await writer.run(writer.graphs.patch_status, namespace, name, status)
+    view.status = status
+    kopf.warn(body, reason=error.reason, message=error.message)
+    log.warning("graph.rejected", namespace=namespace, graph=name, reason=error.reason,
+                message=error.message)
+
+
+def _summary(exc: pydantic.ValidationError) -> str:
+    parts = []
+    for err in exc.errors()[:5]:
+        where = ".".join(str(p) for p in err["loc"])
+        parts.append(f"spec.{where}: {err['msg']}")
+    return "; ".join(parts)

@@ -1,0 +1,152 @@
+"""The operator's in-memory view of every graph and its Jobs, fed by the watch streams.
+
+The API server is the truth; this index is what the operator has seen of it, and it is only
+ever changed from the event loop, so it needs no locks. After a restart the initial listing
+of the watches rebuilds it completely: nothing in it has to survive the process.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from overseer.api import GRAPH_LABEL, JobCounts, JobPhase
+
+GraphKey = tuple[str, str]  # (namespace, graph name)
+
+
+@dataclass
+class JobView:
+    """What the operator knows of one Job."""
+
+    name: str
+    object_name: str
+    phase: JobPhase
+    resource_version: str
+    depends_on: tuple[str, ...]
+    attempt: int = 0
+    runner: str | None = None
+
+    @classmethod
+    def from_body(cls, body: Mapping[str, Any]) -> JobView:
+        spec, status = body.get("spec", {}), body.get("status") or {}
+        return cls(
+            name=spec["name"],
+            object_name=body["metadata"]["name"],
+            phase=JobPhase(status.get("phase", JobPhase.WAITING)),
+            resource_version=body["metadata"]["resourceVersion"],
+            depends_on=tuple(spec.get("dependsOn", ())),
+            attempt=status.get("attempt", 0),
+            runner=status.get("runner"),
+        )
+
+
+@dataclass
+class GraphView:
+    """What the operator knows of one graph: its size, its Jobs, and who depends on whom."""
+
+    namespace: str
+    name: str
+    uid: str | None = None
+    generation: int | None = None
+    total: int | None = None
+    # Set once this operator process has made sure every Job of the graph exists; until
+    # then the counts are partial and the status is not written from them.
+    expanded: bool = False
+    # The graph's status as last read or written, to write only what changed.
+    status: dict[str, Any] = field(default_factory=dict)
+    jobs: dict[str, JobView] = field(default_factory=dict)
+    dependents: dict[str, set[str]] = field(default_factory=dict)
+    dirty: bool = False
+
+    def add(self, job: JobView) -> None:
+        if job.name not in self.jobs:
+            for dep in job.depends_on:
+                self.dependents.setdefault(dep, set()).add(job.name)
+        self.jobs[job.name] = job
+        self.dirty = True
+
+    def remove(self, job_name: str) -> None:
+        job = self.jobs.pop(job_name, None)
+        if job is not None:
+            for dep in job.depends_on:
+                self.dependents.get(dep, set()).discard(job_name)
+            self.dirty = True
+
+    def phase_of(self, job_name: str) -> JobPhase | None:
+        job = self.jobs.get(job_name)
+        return job.phase if job else None
+
+    def dependency_phases(self, job: JobView) -> Iterator[JobPhase | None]:
+        return (self.phase_of(dep) for dep in job.depends_on)
+
+    def counts(self) -> JobCounts:
+        counts = JobCounts()
+        for job in self.jobs.values():
+            attr = job.phase.value.lower()
+            setattr(counts, attr, getattr(counts, attr) + 1)
+        return counts
+
+
+def is_newer(candidate: str, current: str) -> bool:
+    """Whether resourceVersion ``candidate`` is newer than ``current``.
+
+    The API conventions call resourceVersions opaque, but every API server backed by etcd
+    hands out its revision, an increasing integer. The index needs the order to keep a late
+    watch event from undoing what the operator's own write response already told it; if a
+    server ever hands out something else, every event counts as newer, which is safe.
+    """
+    if candidate.isdigit() and current.isdigit():
+        return int(candidate) > int(current)
+    return True
+
+
+class Index:
+    def __init__(self) -> None:
+        self.graphs: dict[GraphKey, GraphView] = {}
+
+    def graph(self, namespace: str, name: str) -> GraphView:
+        key = (namespace, name)
+        if key not in self.graphs:
+            self.graphs[key] = GraphView(namespace=namespace, name=name)
+        return self.graphs[key]
+
+    def observe_graph(self, body: Mapping[str, Any]) -> GraphView:
+        meta = body["metadata"]
+        view = self.graph(meta["namespace"], meta["name"])
+        if view.uid not in (None, meta["uid"]):
+            # Deleted and created again under the same name: nothing carries over.
+            view = self.graphs[(meta["namespace"], meta["name"])] = GraphView(
+                namespace=meta["namespace"], name=meta["name"]
+            )
+        view.uid = meta["uid"]
+        view.generation = meta.get("generation")
+        view.total = len(body.get("spec", {}).get("jobs", []))
+        if not view.status:
+            view.status = dict(body.get("status") or {})
+        return view
+
+    def forget_graph(self, namespace: str, name: str) -> None:
+        self.graphs.pop((namespace, name), None)
+
+    def observe_job(self, body: Mapping[str, Any]) -> tuple[GraphView, JobView] | None:
+        """Record a Job's state; None if it is not a Job of any graph, or the news is stale."""
+        graph_name = body.get("metadata", {}).get("labels", {}).get(GRAPH_LABEL)
+        if not graph_name or "name" not in body.get("spec", {}):
+            return None
+        graph = self.graph(body["metadata"]["namespace"], graph_name)
+        job = JobView.from_body(body)
+        known = graph.jobs.get(job.name)
+        if known is not None and not is_newer(job.resource_version, known.resource_version):
+            return graph, known
+        graph.add(job)
+        return graph, job
+
+    def forget_job(self, body: Mapping[str, Any]) -> GraphView | None:
+        graph_name = body.get("metadata", {}).get("labels", {}).get(GRAPH_LABEL)
+        key = (body["metadata"]["namespace"], graph_name)
+        graph = self.graphs.get(key)
+        if graph is not None and "name" in body.get("spec", {}):
+            graph.remove(body["spec"]["name"])
+        return graph

@@ -1,0 +1,1 @@
+"""Overseer: graphs of dependent jobs on Kubernetes."""

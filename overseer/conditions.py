@@ -1,0 +1,38 @@
+"""Conditions as the Kubernetes API conventions describe them.
+
+A condition's ``lastTransitionTime`` changes only when its status does, so that
+``kubectl wait --for=condition=X`` and people reading it see when a thing actually changed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+from overseer.kube import now
+
+
+def condition(
+    type_: str, ok: bool, *, reason: str, message: str = "", generation: int | None = None
+) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "type": type_, "status": "True" if ok else "False", "reason": reason, "message": message,
+    }
+    if generation is not None:
+        out["observedGeneration"] = generation
+    return out
+
+
+def merge(
+    previous: Iterable[Mapping[str, Any]], updates: Iterable[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """The conditions after ``updates``, keeping each one's transition time if its status holds."""
+    by_type = {c["type"]: dict(c) for c in previous}
+    for update in updates:
+        before = by_type.get(update["type"])
+        if before is not None and before.get("status") == update["status"]:
+            update["lastTransitionTime"] = before.get("lastTransitionTime") or now()
+        else:
+            update["lastTransitionTime"] = now()
+        by_type[update["type"]] = update
+    return list(by_type.values())

@@ -1,0 +1,157 @@
+"""A runner's view of the Eligible jobs it could claim, kept current by a watch.
+
+The runner lists and then watches the Jobs of its namespace with ``status.phase=Eligible``
+(a selectable field, so the API server filters) and the types it has handlers for. A job
+that stops being Eligible, because some runner claimed it, leaves the watch as a DELETED
+event and the queue with it.
+
+The order of picking: highest priority first (the graph's, then the job's); among equal
+priorities the oldest first, to the second that creation timestamps resolve; and among
+those, one at random, so that runners spread out over the work instead of all racing for
+the same job.
+"""
+
+from __future__ import annotations
+
+import heapq
+import random
+import threading
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+
+from overseer import kube
+from overseer.api import TYPE_LABEL, JobPhase
+
+log = structlog.get_logger("overseer.runner")
+
+Key = tuple[int, int, str]  # (-graph priority, -job priority, creation timestamp)
+
+
+@dataclass
+class _Bucket:
+    names: list[str]
+    where: dict[str, int]
+
+    def add(self, name: str) -> None:
+        if name not in self.where:
+            self.where[name] = len(self.names)
+            self.names.append(name)
+
+    def discard(self, name: str) -> None:
+        at = self.where.pop(name, None)
+        if at is None:
+            return
+        last = self.names.pop()
+        if last != name:
+            self.names[at] = last
+            self.where[last] = at
+
+
+class EligibleQueue:
+    """Eligible jobs by priority; thread-safe; fed by ``watch_forever`` in its own thread."""
+
+    def __init__(self, *, rng: random.Random | None = None) -> None:
+        self._bodies: dict[str, dict[str, Any]] = {}
+        self._keys: dict[str, Key] = {}
+        self._buckets: dict[Key, _Bucket] = {}
+        self._heap: list[Key] = []
+        self._changed = threading.Condition()
+        self._rng = rng or random.Random()
+
+    def __len__(self) -> int:
+        return len(self._bodies)
+
+    @staticmethod
+    def _key(body: dict[str, Any]) -> Key:
+        spec = body.get("spec", {})
+        return (-int(spec.get("graphPriority") or 0), -int(spec.get("priority") or 0),
+                body["metadata"].get("creationTimestamp", ""))
+
+    def put(self, body: dict[str, Any]) -> None:
+        name = body["metadata"]["name"]
+        with self._changed:
+            self._discard(name)
+            key = self._key(body)
+            self._bodies[name] = body
+            self._keys[name] = key
+            if key not in self._buckets:
+                self._buckets[key] = _Bucket([], {})
+                heapq.heappush(self._heap, key)
+            self._buckets[key].add(name)
+            self._changed.notify()
+
+    def discard(self, name: str) -> None:
+        with self._changed:
+            self._discard(name)
+
+    def _discard(self, name: str) -> None:
+        key = self._keys.pop(name, None)
+        self._bodies.pop(name, None)
+        if key is not None:
+            self._buckets[key].discard(name)
+
+    def replace(self, bodies: Iterable[dict[str, Any]]) -> None:
+        """Make the queue hold exactly ``bodies``, as after a fresh list."""
+        with self._changed:
+            self._bodies.clear()
+            self._keys.clear()
+            self._buckets.clear()
+            self._heap.clear()
+        for body in bodies:
+            self.put(body)
+
+    def take(self, timeout: float) -> dict[str, Any] | None:
+        """Remove and return the job to claim next, waiting up to ``timeout`` for one."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                while self._heap:
+                    bucket = self._buckets[self._heap[0]]
+                    if bucket.names:
+                        name = self._rng.choice(bucket.names)
+                        body = self._bodies[name]
+                        self._discard(name)
+                        return body
+                    del self._buckets[heapq.heappop(self._heap)]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    return None
+                self._changed.wait(remaining)
+
+    def watch_forever(
+        self, jobs: kube.Resource, namespace: str, types: list[str], stop: threading.Event
+    ) -> None:
+        """List and watch the Eligible jobs of ``types`` until ``stop`` is set."""
+        selectors = {
+            "field_selector": f"status.phase={JobPhase.ELIGIBLE}",
+            "label_selector": f"{TYPE_LABEL} in ({','.join(sorted(types))})",
+        }
+        failures = 0
+        while not stop.is_set():
+            try:
+                listing = jobs.list(namespace, **selectors)
+                self.replace(listing.get("items", []))
+                version = listing["metadata"]["resourceVersion"]
+                failures = 0
+                while not stop.is_set():
+                    for event in jobs.watch(namespace, resource_version=version,
+                                            timeout_seconds=60, **selectors):
+                        body = event["object"]
+                        version = body["metadata"]["resourceVersion"]
+                        if event["type"] in ("ADDED", "MODIFIED"):
+                            self.put(body)
+                        elif event["type"] == "DELETED":
+                            self.discard(body["metadata"]["name"])
+                        if stop.is_set():
+                            return
+            except kube.Gone:
+                log.debug("watch.expired", namespace=namespace)
+            except Exception as exc:  # noqa: BLE001 - a watch must outlive any one failure
+                failures += 1
+                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
+                log.warning("watch.failed", namespace=namespace, error=str(exc), retry_in=delay)
+                stop.wait(delay)

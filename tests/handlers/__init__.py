@@ -1,0 +1,1 @@
+"""Handler modules the end-to-end tests run on real runners."""
