@@ -1,7 +1,7 @@
 """A real Kubernetes control plane on loopback, for tests and the demo.
 
-This starts etcd and kube-apiserver as local processes bound to 127.0.0.1 only, with a
-freshly generated PKI (a CA, an apiserver serving certificate, an admin client certificate in
+This starts etcd and kube-apiserver as local processes bound to 127.0.0.1 only, with a PKI
+generated on first start (a CA, an apiserver serving certificate, an admin client certificate in
 ``system:masters``, and an RSA service-account signing key) and writes a kubeconfig for it.
 It is the same API server a cloud cluster runs, so CRDs, RBAC, admission, watches and
 TokenRequest behave exactly as in production, without a cloud, a container runtime or root.
@@ -10,10 +10,13 @@ What is deliberately missing:
 
 * No kubelet, so pods are accepted but never run. The operator and runners run as local
   processes with the kubeconfig instead, which is exactly the code that runs in the pods.
-* No kube-controller-manager, so nothing that it does happens: deleted namespaces stay
-  ``Terminating``, owner-reference garbage collection does not run, and no ``default``
-  service account is created in new namespaces (hence the ``ServiceAccount`` admission
-  plugin is disabled, or every pod would be rejected). Tests must not rely on any of this.
+* By default no kube-controller-manager, so nothing that it does happens: deleted
+  namespaces stay ``Terminating``, owner-reference garbage collection does not run, and no
+  ``default`` service account is created in new namespaces (hence the ``ServiceAccount``
+  admission plugin is disabled, or every pod would be rejected). ``controller_manager=True``
+  adds one running only the garbage-collector, namespace and service-account controllers,
+  for tests that rely on cleanup; it costs a second or two of start-up. The workload
+  controllers (Job, ReplicaSet, ...) stay off: they would create pods that never run.
 
 The binaries come from ``KUBEBUILDER_ASSETS`` (existing envtest binaries) or are built once,
 pinned, by ``hack/build-tools.sh`` into a cache directory outside the repository.
@@ -30,6 +33,7 @@ or from a shell, in the foreground until SIGINT/SIGTERM::
 
 import argparse
 import atexit
+import contextlib
 import ctypes
 import ctypes.util
 import datetime
@@ -62,6 +66,9 @@ log = structlog.get_logger()
 
 REPO = Path(__file__).resolve().parents[1]
 BINARIES = ("etcd", "kube-apiserver", "kubectl")
+CONTROLLER_MANAGER = "kube-controller-manager"
+CONTROLLERS = ("garbage-collector-controller", "namespace-controller",
+               "serviceaccount-controller")
 CONTEXT = "overseer-dev"
 SERVICE_CIDR = "10.0.0.0/24"
 # The apiserver gives itself the first address of the service range (the `kubernetes`
@@ -108,8 +115,8 @@ def find_binaries() -> Path:
     return _check_binaries(Path(lines[-1]), source=str(script))
 
 
-def _check_binaries(bin_dir: Path, *, source: str) -> Path:
-    missing = [name for name in BINARIES if not os.access(bin_dir / name, os.X_OK)]
+def _check_binaries(bin_dir: Path, *, source: str, extra: tuple[str, ...] = ()) -> Path:
+    missing = [name for name in (*BINARIES, *extra) if not os.access(bin_dir / name, os.X_OK)]
     if missing:
         raise DevClusterError(f"{source}: no executable {', '.join(missing)} in {bin_dir}")
     return bin_dir
@@ -140,12 +147,12 @@ def _issue(
     sans: list[x509.GeneralName] | None = None,
 ) -> x509.Certificate:
     """Sign a certificate for ``key``; self-signed CA when ``ca_cert`` is None."""
-    now = datetime.datetime.now(datetime.timezone.utc)
+    now = datetime.datetime.now(datetime.UTC)
     is_ca = ca_cert is None
     builder = (
         x509.CertificateBuilder()
         .subject_name(subject)
-        .issuer_name(subject if is_ca else ca_cert.subject)
+        .issuer_name(subject if ca_cert is None else ca_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         # Backdated a little so that a slightly skewed clock does not reject it.
@@ -337,14 +344,18 @@ class _Process:
         self._log: IO[bytes] = log_path.open("wb")
         # A new session keeps a terminal's Ctrl-C away from the children, so that stop()
         # can shut them down in order (apiserver before etcd).
-        self.popen = subprocess.Popen(
-            argv,
-            stdin=subprocess.DEVNULL,
-            stdout=self._log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-            preexec_fn=_die_with_parent(),
-        )
+        try:
+            self.popen = subprocess.Popen(
+                argv,
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+                preexec_fn=_die_with_parent(),
+            )
+        except BaseException:
+            self._log.close()
+            raise
         log.debug("devcluster.process.started", name=name, pid=self.popen.pid)
 
     def running(self) -> bool:
@@ -354,10 +365,8 @@ class _Process:
         # The child leads its own process group; signal the whole group so that nothing it
         # may have started is left behind. Only while unreaped, so the id is still ours.
         if self.running():
-            try:
+            with contextlib.suppress(ProcessLookupError):
                 os.killpg(self.popen.pid, signum)
-            except ProcessLookupError:
-                pass
 
     def stop(self, grace: float = STOP_GRACE) -> None:
         self._signal(signal.SIGTERM)
@@ -379,15 +388,19 @@ class _Process:
 
 
 class ControlPlane:
-    """etcd and kube-apiserver on loopback, with its PKI and kubeconfig in ``state_dir``.
+    """etcd and kube-apiserver (and optionally kube-controller-manager) on loopback, with
+    its PKI and kubeconfig in ``state_dir``.
 
     ``state_dir`` holds everything (``pki/``, ``etcd/``, ``*.log``, ``kubeconfig``); starting
     again on the same directory keeps the cluster's data and credentials. Ports are chosen
     afresh each start, so the kubeconfig is rewritten each time.
     """
 
-    def __init__(self, state_dir: Path, bin_dir: Path | None = None) -> None:
+    def __init__(
+        self, state_dir: Path, bin_dir: Path | None = None, *, controller_manager: bool = False
+    ) -> None:
         self.state_dir = Path(state_dir).resolve()
+        self.controller_manager = controller_manager
         self._bin_dir = Path(bin_dir).resolve() if bin_dir is not None else None
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.server = ""
@@ -411,10 +424,15 @@ class ControlPlane:
                 "PATH": f"{self.bin_dir}{os.pathsep}{path}"}
 
     def start(self, *, timeout: float = READY_TIMEOUT) -> Self:
-        """Start etcd and kube-apiserver and return once ``/readyz`` answers ok."""
+        """Start etcd and kube-apiserver and return once ``/readyz`` answers ok.
+
+        With ``controller_manager``, also wait until it has created the ``default`` service
+        account, which shows that its controllers are running.
+        """
         if self._processes:
             raise DevClusterError("control plane already started")
-        bin_dir = _check_binaries(self.bin_dir, source="bin_dir")
+        extra = (CONTROLLER_MANAGER,) if self.controller_manager else ()
+        bin_dir = _check_binaries(self.bin_dir, source="bin_dir", extra=extra)
         self.state_dir.mkdir(parents=True, exist_ok=True)
         self._pki.ensure()
         etcd_port, peer_port, api_port = _free_ports(3)
@@ -427,7 +445,14 @@ class ControlPlane:
             etcd_url = f"http://127.0.0.1:{etcd_port}"
             self._spawn("etcd", self._etcd_args(bin_dir, etcd_url, peer_port))
             self._spawn("kube-apiserver", self._apiserver_args(bin_dir, etcd_url, api_port))
-            self._wait_ready(timeout=timeout, deadline=started + timeout)
+            deadline = started + timeout
+            self._wait_for("/readyz", what="kube-apiserver ready", deadline=deadline,
+                           ok=lambda status, body: status == 200 and body == "ok")
+            if self.controller_manager:
+                self._spawn(CONTROLLER_MANAGER, self._controller_manager_args(bin_dir))
+                self._wait_for("/api/v1/namespaces/default/serviceaccounts/default",
+                               what="kube-controller-manager working", deadline=deadline,
+                               ok=lambda status, _body: status == 200)
         except BaseException:
             self.stop()
             raise
@@ -436,7 +461,7 @@ class ControlPlane:
         return self
 
     def stop(self) -> None:
-        """Stop the apiserver, then etcd: SIGTERM, then SIGKILL after a few seconds."""
+        """Stop in reverse start order: SIGTERM, then SIGKILL after a few seconds."""
         atexit.unregister(self.stop)
         if not self._processes:
             return
@@ -446,7 +471,7 @@ class ControlPlane:
         log.info("devcluster.stopped", state_dir=str(self.state_dir))
 
     def check_running(self) -> None:
-        """Raise if etcd or kube-apiserver has exited since start()."""
+        """Raise if any of the processes has exited since start()."""
         dead = [p for p in self._processes if not p.running()]
         if dead:
             raise DevClusterError("control plane process exited:\n" + self._describe())
@@ -512,26 +537,40 @@ class ControlPlane:
             "--endpoint-reconciler-type", "none",
         ]
 
-    def _wait_ready(self, *, timeout: float, deadline: float) -> None:
-        url = f"{self.server}/readyz"
+    def _controller_manager_args(self, bin_dir: Path) -> list[str]:
+        return [
+            str(bin_dir / CONTROLLER_MANAGER),
+            # The admin credentials: the controllers' own service-account identities would
+            # need the token controller and the RBAC bootstrap it brings, for no gain here.
+            "--kubeconfig", str(self.kubeconfig),
+            "--controllers", ",".join(CONTROLLERS),
+            "--leader-elect=false",
+            # Its own HTTPS endpoint (metrics, health) is not needed; 0 means no listener.
+            "--secure-port", "0",
+        ]
+
+    def _wait_for(
+        self, path: str, *, what: str, deadline: float, ok: Callable[[int, str], bool]
+    ) -> None:
+        """Poll GET ``path`` as the admin until ``ok(status, body)``; raise with the logs."""
+        url = f"{self.server}{path}"
         context = self._pki.ssl_context()
-        last_error = "no answer yet"
+        last = "no answer yet"
         while time.monotonic() < deadline:
             self.check_running()
             try:
                 with urllib.request.urlopen(url, context=context, timeout=2) as response:
-                    body = response.read().decode(errors="replace").strip()
-                    if response.status == 200 and body == "ok":
-                        return
-                    last_error = f"HTTP {response.status}: {body[:200]}"
+                    status, body = response.status, response.read().decode(errors="replace")
             except urllib.error.HTTPError as e:
-                last_error = f"HTTP {e.code}"
+                status, body = e.code, e.read().decode(errors="replace")
             except (OSError, ssl.SSLError) as e:
-                last_error = str(e)
+                status, body = 0, str(e)
+            if ok(status, body.strip()):
+                return
+            last = f"HTTP {status}: {body.strip()[:200]}" if status else body
             time.sleep(0.2)
         raise DevClusterError(
-            f"kube-apiserver at {url} not ready within {timeout:.0f}s ({last_error}):\n"
-            + self._describe()
+            f"{what}: no success from {url} in time (last: {last}):\n{self._describe()}"
         )
 
     def _describe(self) -> str:
@@ -541,7 +580,7 @@ class ControlPlane:
 # --- CLI ----------------------------------------------------------------------------------
 
 
-def _run(state_dir: Path, bin_dir: Path | None) -> int:
+def _run(state_dir: Path, bin_dir: Path | None, *, controller_manager: bool) -> int:
     stopping = threading.Event()
 
     def on_signal(signum: int, _frame: object) -> None:
@@ -553,7 +592,7 @@ def _run(state_dir: Path, bin_dir: Path | None) -> int:
 
     ready = Path(state_dir).resolve() / "ready"
     ready.unlink(missing_ok=True)
-    cp = ControlPlane(state_dir, bin_dir)
+    cp = ControlPlane(state_dir, bin_dir, controller_manager=controller_manager)
     try:
         cp.start()
         # The machine-readable output: a shell line to use the cluster, and the binaries.
@@ -585,6 +624,8 @@ def main(argv: list[str] | None = None) -> int:
                      help="directory for PKI, etcd data, logs, kubeconfig and the ready file")
     run.add_argument("--bin-dir", type=Path, default=None,
                      help="directory with etcd, kube-apiserver, kubectl (default: found/built)")
+    run.add_argument("--controller-manager", action="store_true",
+                     help="also run kube-controller-manager (garbage collection, namespaces)")
     commands.add_parser("bin-dir", help="print the binaries' directory, building it if needed")
     args = parser.parse_args(argv)
 
@@ -595,7 +636,7 @@ def main(argv: list[str] | None = None) -> int:
             log.error("devcluster.failed", error=str(e))
             return 1
         return 0
-    return _run(args.state_dir, args.bin_dir)
+    return _run(args.state_dir, args.bin_dir, controller_manager=args.controller_manager)
 
 
 if __name__ == "__main__":

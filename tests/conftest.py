@@ -53,7 +53,8 @@ class Cluster:
 
     def apply(self, manifest: dict[str, Any] | str, namespace: str, *, check: bool = True
               ) -> subprocess.CompletedProcess[str]:
-        text = manifest if isinstance(manifest, str) else yaml.safe_dump(manifest)
+        # JSON, not YAML: kubectl reads YAML 1.1, where a job named "y" or "no" is a boolean.
+        text = manifest if isinstance(manifest, str) else json.dumps(manifest)
         return self.kubectl("apply", "-n", namespace, "-f", "-", input=text, check=check)
 
 
@@ -66,7 +67,10 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
         kubectl = shutil.which("kubectl") or "kubectl"
         kubeconfig = Path(given)
     else:
-        control_plane = ControlPlane(tmp_path_factory.mktemp("control-plane")).start()
+        # With the controller-manager, deleted namespaces go away and owned Jobs are
+        # garbage-collected, as on a real cluster.
+        control_plane = ControlPlane(tmp_path_factory.mktemp("control-plane"),
+                                     controller_manager=True).start()
         env = control_plane.env()
         kubectl = str(control_plane.kubectl)
         kubeconfig = control_plane.kubeconfig

@@ -2,6 +2,7 @@
 
 import json
 import subprocess
+import time
 from base64 import b64decode
 from pathlib import Path
 
@@ -79,3 +80,24 @@ def test_control_plane_serves_and_stops(tmp_path: Path) -> None:
     # stop() waits for, and so reaps, both processes.
     for pid in pids:
         assert not Path(f"/proc/{pid}").exists()
+
+
+@pytest.mark.e2e
+@pytest.mark.timeout(600)
+def test_controller_manager_collects_garbage(tmp_path: Path) -> None:
+    with ControlPlane(tmp_path, controller_manager=True) as cp:
+        _kubectl(cp, "create", "namespace", "y")
+        _kubectl(cp, "create", "configmap", "parent", "-n", "y")
+        uid = _kubectl(cp, "get", "configmap", "parent", "-n", "y", "-o",
+                       "jsonpath={.metadata.uid}")
+        child = {"apiVersion": "v1", "kind": "ConfigMap",
+                 "metadata": {"name": "child", "namespace": "y", "ownerReferences": [
+                     {"apiVersion": "v1", "kind": "ConfigMap", "name": "parent", "uid": uid}]}}
+        manifest = tmp_path / "child.json"
+        manifest.write_text(json.dumps(child))
+        _kubectl(cp, "create", "-f", str(manifest))
+        _kubectl(cp, "delete", "configmap", "parent", "-n", "y", "--wait=true")
+        deadline = time.monotonic() + 30
+        while _kubectl(cp, "get", "configmap", "child", "-n", "y", "--ignore-not-found"):
+            assert time.monotonic() < deadline, "the garbage collector did not delete the child"
+            time.sleep(0.2)

@@ -1,0 +1,168 @@
+"""How jobs move through a graph: order, failures, and what a bad graph gets told."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import Counter
+from pathlib import Path
+
+import pytest
+
+from overseer import kube
+from tests.conftest import read_ledger, wait_for
+from tests.helpers import graph, job, jobs_of, phases, wait_graph
+
+
+class PhaseRecorder:
+    """Every (job, phase) the API server reports for a namespace, in the server's order."""
+
+    def __init__(self, cluster, namespace: str) -> None:
+        self.seen: list[tuple[str, str]] = []
+        self._stop = threading.Event()
+        self._jobs = kube.jobs(cluster.api_client)
+        self._namespace = namespace
+        version = self._jobs.list(namespace)["metadata"]["resourceVersion"]
+        self._thread = threading.Thread(target=self._run, args=(version,), daemon=True)
+        self._thread.start()
+
+    def _run(self, version: str) -> None:
+        while not self._stop.is_set():
+            for event in self._jobs.watch(self._namespace, resource_version=version,
+                                          timeout_seconds=5):
+                body = event["object"]
+                version = body["metadata"]["resourceVersion"]
+                if event["type"] in ("ADDED", "MODIFIED"):
+                    entry = (body["spec"]["name"], body["status"]["phase"])
+                    if not self.seen or self.seen[-1] != entry:
+                        self.seen.append(entry)
+
+    def first(self, name: str, phase: str) -> int:
+        return self.seen.index((name, phase))
+
+    def stop(self) -> None:
+        self._stop.set()
+
+
+def test_chain_runs_each_job_only_after_its_dependency_finished(
+    cluster, namespace, start_runner
+):
+    recorder = PhaseRecorder(cluster, namespace)
+    start_runner(namespace, "tests.handlers.basic")
+    start_runner(namespace, "tests.handlers.basic")
+
+    cluster.apply(graph("chain",
+                        job("a", "sleep", args={"seconds": 1}),
+                        job("b", "sleep", "a", args={"seconds": 1}),
+                        job("c", "noop", "b")), namespace)
+
+    wait_for(lambda: phases(cluster, namespace, "chain").get("a") == "Started", what="a started")
+    assert phases(cluster, namespace, "chain") == {"a": "Started", "b": "Waiting", "c": "Waiting"}
+    wait_graph(cluster, namespace, "chain", "Finished")
+    time.sleep(0.5)
+    recorder.stop()
+
+    assert recorder.first("a", "Finished") < recorder.first("b", "Eligible")
+    assert recorder.first("b", "Finished") < recorder.first("c", "Eligible")
+    assert [p for name, p in recorder.seen if name == "b"] == [
+        "Waiting", "Eligible", "Started", "Finished"]
+    jobs = jobs_of(cluster, namespace, "chain")
+    assert kube.parse_time(jobs["b"]["status"]["eligibleAt"]) >= kube.parse_time(
+        jobs["a"]["status"]["finishedAt"])
+
+
+def test_handler_exception_fails_the_job_aborts_its_dependents_and_runner_goes_on(
+    cluster, namespace, start_runner, ledger: Path
+):
+    runner = start_runner(namespace, "tests.handlers.basic")
+    cluster.apply(graph("oops",
+                        job("bad", "boom", args={"message": "disk on fire"}),
+                        job("child", "noop", "bad"),
+                        job("grandchild", "noop", "child"),
+                        job("fine", "noop")),
+                  namespace)
+
+    body = wait_graph(cluster, namespace, "oops", "Failed")
+    jobs = jobs_of(cluster, namespace, "oops")
+
+    bad = jobs["bad"]["status"]
+    assert bad["phase"] == "Failed"
+    assert bad["error"] == {"type": "ValueError", "message": "disk on fire"}
+    assert bad["reason"] == "HandlerError"
+    assert bad["message"] == "ValueError: disk on fire"
+    assert jobs["fine"]["status"]["phase"] == "Finished"
+    assert jobs["child"]["status"]["phase"] == "Aborted"
+    assert jobs["child"]["status"]["reason"] == "DependencyFailed"
+    assert jobs["child"]["status"]["message"] == "not run because its dependency bad is Failed"
+    assert jobs["grandchild"]["status"]["message"] == (
+        "not run because its dependency child is Aborted")
+    assert body["status"]["message"] == "1 of 4 jobs failed (bad), 2 aborted, 1 finished"
+    assert body["status"]["counts"] == {"waiting": 0, "eligible": 0, "started": 0,
+                                        "finished": 1, "failed": 1, "aborted": 2}
+    assert runner.popen.poll() is None, "the runner must survive a handler's exception"
+    assert sorted(line["job"] for line in read_ledger(ledger)) == ["bad", "fine"]
+
+
+def test_racing_runners_run_every_job_exactly_once(cluster, namespace, start_runner,
+                                                   ledger: Path):
+    runners = [start_runner(namespace, "tests.handlers.basic", "--concurrency", "2")
+               for _ in range(4)]
+    cluster.apply(graph("wide", *(job(f"j{i:03d}") for i in range(200))), namespace)
+
+    wait_graph(cluster, namespace, "wide", "Finished", timeout=120)
+
+    runs = read_ledger(ledger)
+    assert Counter(line["job"] for line in runs) == {f"j{i:03d}": 1 for i in range(200)}
+    jobs = jobs_of(cluster, namespace, "wide")
+    assert {j["status"]["attempt"] for j in jobs.values()} == {1}
+    assert len({j["status"]["runner"] for j in jobs.values()}) == 4
+    for runner in runners:
+        loud = [e for e in runner.events() if e.get("level") in ("warning", "error", "critical")]
+        assert loud == [], f"a lost race must not be reported as a problem: {loud[:3]}"
+
+
+@pytest.mark.parametrize(
+    ("jobs", "reason", "message"),
+    [
+        (
+            [job("a", "noop", "c"), job("b", "noop", "a"), job("c", "noop", "b"), job("d")],
+            "DependencyCycle",
+            "the dependencies form a cycle: a -> c -> b -> a "
+            "(each job depends on the next); remove one of these dependencies",
+        ),
+        (
+            [job("a"), job("b", "noop", "a", "missing"), job("c", "noop", "nowhere")],
+            "UnknownDependency",
+            "dependsOn names jobs that are not in the graph: b -> missing, c -> nowhere",
+        ),
+        (
+            [job("a"), job("b"), job("a", "echo")],
+            "DuplicateJobName",
+            "job names must be unique within a graph; repeated: a",
+        ),
+        (
+            [job("a", "noop", "a")],
+            "DependencyCycle",
+            "a job cannot depend on itself: a",
+        ),
+    ],
+    ids=["cycle", "unknown-dependency", "duplicate-name", "self-dependency"],
+)
+def test_invalid_graph_is_failed_with_a_message_and_creates_no_jobs(
+    cluster, namespace, jobs, reason, message
+):
+    cluster.apply(graph("bad", *jobs), namespace)
+
+    body = wait_graph(cluster, namespace, "bad", "Failed")
+
+    assert body["status"]["reason"] == reason
+    assert body["status"]["message"] == message
+    accepted = next(c for c in body["status"]["conditions"] if c["type"] == "Accepted")
+    assert (accepted["status"], accepted["reason"], accepted["message"]) == (
+        "False", reason, message)
+    events = wait_for(lambda: cluster.kubectl(
+        "get", "events", "-n", namespace, "--field-selector", f"reason={reason}",
+        "-o", "jsonpath={.items[*].message}").stdout, what="a warning event")
+    assert events == message
+    time.sleep(1)
+    assert jobs_of(cluster, namespace, "bad") == {}

@@ -1,0 +1,52 @@
+"""The runner's queue of Eligible jobs: which one it offers next."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+from runner.queue import EligibleQueue
+
+
+def body(name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> dict:
+    return {"metadata": {"name": name, "creationTimestamp": created, "resourceVersion": "1"},
+            "spec": {"priority": priority}}
+
+
+def test_highest_priority_first_then_oldest():
+    queue = EligibleQueue()
+    queue.put(body("new-low", created="2026-01-01T00:00:09Z"))
+    queue.put(body("old-low", created="2026-01-01T00:00:01Z"))
+    queue.put(body("high", priority=5, created="2026-01-01T00:00:05Z"))
+    assert [queue.take(0)["metadata"]["name"] for _ in range(3)] == ["high", "old-low", "new-low"]
+    assert queue.take(0) is None
+
+
+def test_equals_are_offered_at_random():
+    picks = Counter()
+    for seed in range(200):
+        queue = EligibleQueue(rng=random.Random(seed))
+        for i in range(4):
+            queue.put(body(f"j{i}"))
+        picks[queue.take(0)["metadata"]["name"]] += 1
+    assert set(picks) == {"j0", "j1", "j2", "j3"}
+    assert min(picks.values()) > 20
+
+
+def test_a_job_that_left_eligible_is_not_offered():
+    queue = EligibleQueue()
+    queue.put(body("a"))
+    queue.put(body("b"))
+    queue.discard("a")
+    assert queue.take(0)["metadata"]["name"] == "b"
+    assert queue.take(0) is None
+    assert len(queue) == 0
+
+
+def test_an_update_replaces_the_job_instead_of_adding_it_twice():
+    queue = EligibleQueue()
+    queue.put(body("a"))
+    queue.put(body("a", priority=3))
+    assert len(queue) == 1
+    assert queue.take(0)["spec"]["priority"] == 3
+    assert queue.take(0) is None
