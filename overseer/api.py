@@ -135,6 +135,30 @@ class JobGraphSpec(_Model):
         },
     )
     defaults: JobPolicy | None = Field(None, description="Policy for jobs that set none.")
+    priority: int = Field(
+        0, description="Jobs of a graph with higher priority are claimed before any job of a "
+        "graph with lower priority; a job's own priority orders jobs within equal graphs.",
+    )
+    parallelism: int | None = Field(
+        None, ge=1, description="At most this many jobs of the graph are Started at once.",
+    )
+    suspend: bool = Field(False, description="While true, runners claim no job of the graph.")
+    cancel: bool = Field(
+        False, description="Set to true to cancel: running jobs are told, the rest Aborted.",
+        json_schema_extra={"x-kubernetes-validations": [
+            {"rule": "oldSelf == false || self == true", "message": "a cancelled graph stays cancelled"}
+        ]},
+    )
+    rerun: int = Field(
+        0, ge=0, description="Increase to run the graph again from its Failed and Aborted jobs; "
+        "Finished jobs keep their results.",
+    )
+    active_deadline_seconds: int | None = Field(
+        None, ge=1, description="The graph is cancelled if it runs longer than this.",
+    )
+    ttl_seconds_after_finished: int | None = Field(
+        None, ge=0, description="Delete the graph and its Jobs this long after it ends.",
+    )
 
 
 class Condition(_Model):
@@ -180,6 +204,7 @@ class JobSpec(JobPolicy):
     """A Job as the operator creates it from its graph's entry."""
 
     graph: str = Field(..., description="The JobGraph this job belongs to.")
+    graph_priority: int = Field(0, description="The graph's priority, copied at creation.")
     name: str = Field(..., description="The job's name within its graph.")
     type: str = Field(..., description="Selects the handler that runs the job.")
     args: dict[str, Any] = _free_form("Passed to the handler as job.args.")
@@ -207,6 +232,10 @@ class JobStatus(_Model):
         json_schema_extra={"x-kubernetes-preserve-unknown-fields": True},
     )
     eligible_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
+    next_attempt_at: str | None = Field(
+        None, description="A retried job is not claimed before this time.",
+        json_schema_extra={"format": "date-time"},
+    )
     started_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
     finished_at: str | None = Field(None, json_schema_extra={"format": "date-time"})
     conditions: list[Condition] = Field(

@@ -173,6 +173,8 @@ def job_crd() -> dict[str, Any]:
             _column("Attempt", ".status.attempt", "integer"),
             _column("Runner", ".status.runner"),
             _column("Reason", ".status.reason", priority=1),
+            _column("Next-Attempt", ".status.nextAttemptAt", "date", priority=1),
+            _column("Error", ".status.error.message", priority=1),
             _column("Age", ".metadata.creationTimestamp", "date"),
         ],
         selectable=[".status.phase", ".spec.type"],
