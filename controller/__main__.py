@@ -29,6 +29,14 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         "--status-interval", type=float, default=1.0,
         help="seconds between two status writes of one graph while it runs",
     )
+    parser.add_argument(
+        "--orphan-grace", type=float, default=15.0,
+        help="seconds a Started job's runner may have no Lease before its job is handed back",
+    )
+    parser.add_argument(
+        "--unserved-after", type=float, default=30.0,
+        help="seconds a job may wait Eligible for a type no live runner serves before an Event",
+    )
     return parser.parse_args(argv)
 
 
@@ -39,7 +47,8 @@ def main(argv: list[str] | None = None) -> None:
 
     if not args.namespace and not args.all_namespaces:
         args.namespace = [os.environ.get("OVERSEER_NAMESPACE", "default")]
-    memo = kopf.Memo(status_interval=args.status_interval)
+    memo = kopf.Memo(status_interval=args.status_interval, orphan_grace=args.orphan_grace,
+                     unserved_after=args.unserved_after)
     asyncio.run(kopf.operator(
         standalone=True,
         clusterwide=args.all_namespaces,

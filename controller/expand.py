@@ -14,6 +14,7 @@ import kopf
 import pydantic
 import structlog
 
+from controller.events import EventPoster
 from controller.graph import InvalidGraph, validate
 from controller.index import GraphView
 from controller.transitions import Writer
@@ -61,9 +62,7 @@ def job_body(graph: dict[str, Any], entry: GraphJob, defaults: JobPolicy | None)
     }
 
 
-async def expand(
-    body: kopf.Body, view: GraphView, writer: Writer, *, logger: Any = None
-) -> None:
+async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: EventPoster) -> None:
     """Validate the graph and create every Job of it that does not exist yet."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     bound = log.bind(namespace=namespace, graph=name)
@@ -72,10 +71,10 @@ async def expand(
         spec = JobGraphSpec.model_validate(body.get("spec", {}))
         validate(name, spec.jobs)
     except pydantic.ValidationError as exc:
-        await reject(body, view, writer, InvalidGraph("InvalidSpec", _summary(exc)))
+        await reject(body, view, writer, events, InvalidGraph("InvalidSpec", _summary(exc)))
         return
     except InvalidGraph as exc:
-        await reject(body, view, writer, exc)
+        await reject(body, view, writer, events, exc)
         return
 
     existing = await writer.run(
@@ -100,7 +99,9 @@ async def expand(
     bound.info("graph.expanded", total=len(spec.jobs), created=len(missing))
 
 
-async def reject(body: kopf.Body, view: GraphView, writer: Writer, error: InvalidGraph) -> None:
+async def reject(
+    body: kopf.Body, view: GraphView, writer: Writer, events: EventPoster, error: InvalidGraph
+) -> None:
     """Mark the graph Failed with a message saying what is wrong; create nothing."""
     namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
     generation = body["metadata"].get("generation")
@@ -120,7 +121,7 @@ async def reject(body: kopf.Body, view: GraphView, writer: Writer, error: Invali
     }
     await writer.run(writer.graphs.patch_status, namespace, name, status)
     view.status = status
-    kopf.warn(body, reason=error.reason, message=error.message)
+    events.post(body, reason=error.reason, message=error.message, warning=True)
     log.warning("graph.rejected", namespace=namespace, graph=name, reason=error.reason,
                 message=error.message)
 

@@ -19,12 +19,15 @@ from typing import Any
 
 import kopf
 
+from controller.events import EventPoster
 from controller.expand import expand
+from controller.housekeeping import Housekeeping
 from controller.index import Index
+from controller.liveness import Liveness
 from controller.status import StatusFlusher
 from controller.transitions import Transitions, Writer
 from overseer import kube
-from overseer.api import GRAPH_PLURAL, GROUP, JOB_PLURAL, VERSION, GraphPhase
+from overseer.api import GRAPH_PLURAL, GROUP, JOB_PLURAL, RUNNER_LABEL, VERSION, GraphPhase, JobPhase
 
 
 class _EssenceWithoutJobs(kopf.AnnotationsDiffBaseStorage):
@@ -55,14 +58,24 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
     memo.index = Index()
     memo.writer = Writer(kube.load_config(pool_size=32))
-    memo.transitions = Transitions(memo.index, memo.writer)
-    memo.flusher = StatusFlusher(memo.index, memo.writer, interval=memo.get("status_interval", 1.0))
-    memo.flusher_task = asyncio.create_task(memo.flusher.run(), name="graph-status-flusher")
+    memo.events = EventPoster(memo.writer)
+    memo.transitions = Transitions(memo.index, memo.writer, memo.events)
+    memo.liveness = Liveness(memo.index, memo.transitions, memo.writer,
+                             orphan_grace=memo.get("orphan_grace", 15.0))
+    memo.flusher = StatusFlusher(memo.index, memo.writer, memo.events,
+                                 interval=memo.get("status_interval", 1.0))
+    memo.housekeeping = Housekeeping(memo.index, memo.transitions, memo.liveness, memo.writer,
+                                     memo.events, unserved_after=memo.get("unserved_after", 30.0))
+    memo.tasks = [
+        asyncio.create_task(memo.flusher.run(), name="graph-status"),
+        asyncio.create_task(memo.housekeeping.run(), name="housekeeping"),
+    ]
 
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
-    memo.flusher_task.cancel()
+    for task in memo.tasks:
+        task.cancel()
     memo.writer.shutdown()
 
 
@@ -76,13 +89,46 @@ async def graph_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, *
 
 @kopf.on.create(GROUP, VERSION, GRAPH_PLURAL)
 @kopf.on.resume(GROUP, VERSION, GRAPH_PLURAL)
-async def expand_graph(body: kopf.Body, memo: kopf.Memo, logger: Any, **_: Any) -> None:
+async def expand_graph(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     view = memo.index.observe_graph(body)
     phase = (body.get("status") or {}).get("phase")
     if phase == GraphPhase.FAILED and (body.get("status") or {}).get("counts") is None:
         return  # rejected before: nothing to create, nothing to count
-    await expand(body, view, memo.writer, logger=logger)
+    await expand(body, view, memo.writer, memo.events)
     memo.flusher.poke()
+
+
+@kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.suspend")
+@kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.cancel")
+@kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.parallelism")
+async def graph_control_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    """Suspend, resume, cancel or a new parallelism: every job may move differently now."""
+    view = memo.index.observe_graph(body)
+    view.dirty = True
+    await memo.transitions.settle_graph(view)
+    memo.flusher.poke()
+
+
+@kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.rerun")
+async def graph_rerun(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    view = memo.index.observe_graph(body)
+    if view.cancelled:
+        memo.events.post(body, reason="RerunRefused", warning=True,
+                         message="a cancelled graph cannot be re-run; apply it anew instead")
+        return
+    redo = await memo.transitions.reset_for_rerun(view)
+    view.dirty = True
+    memo.events.post(body, reason="Rerun", message=f"re-running {redo} failed or aborted jobs")
+    await memo.transitions.settle_graph(view)
+    memo.flusher.poke()
+
+
+@kopf.on.event("coordination.k8s.io", "v1", "leases", labels={RUNNER_LABEL: "true"})
+async def lease_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    if event["type"] == "DELETED":
+        memo.liveness.forget(body)
+    else:
+        memo.liveness.observe(body)
 
 
 @kopf.on.event(GROUP, VERSION, JOB_PLURAL)
@@ -97,3 +143,6 @@ async def job_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_
     await memo.transitions.settle(graph, job)
     if job.phase.is_terminal:
         memo.flusher.poke()
+    if job.phase is JobPhase.FAILED and event["type"] != "ADDED" and event["type"] is not None:
+        memo.events.post(body, reason="JobFailed", warning=True,
+                         message=f"{job.name}: {(body.get('status') or {}).get('message')}")

@@ -25,8 +25,15 @@ class JobView:
     phase: JobPhase
     resource_version: str
     depends_on: tuple[str, ...]
+    type: str = ""
+    uid: str | None = None
     attempt: int = 0
     runner: str | None = None
+    claim: str | None = None
+    reason: str | None = None
+    cancel_requested: bool = False
+    reclaims: int = 0
+    eligible_at: str | None = None
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> JobView:
@@ -37,8 +44,15 @@ class JobView:
             phase=JobPhase(status.get("phase", JobPhase.WAITING)),
             resource_version=body["metadata"]["resourceVersion"],
             depends_on=tuple(spec.get("dependsOn", ())),
+            type=spec.get("type", ""),
+            uid=body["metadata"].get("uid"),
             attempt=status.get("attempt", 0),
             runner=status.get("runner"),
+            claim=status.get("claim"),
+            reason=status.get("reason"),
+            cancel_requested=bool(status.get("cancelRequested")),
+            reclaims=status.get("reclaims") or 0,
+            eligible_at=status.get("eligibleAt"),
         )
 
 
@@ -51,6 +65,11 @@ class GraphView:
     uid: str | None = None
     generation: int | None = None
     total: int | None = None
+    suspend: bool = False
+    cancel: bool = False
+    parallelism: int | None = None
+    active_deadline_seconds: int | None = None
+    ttl_seconds_after_finished: int | None = None
     # Set once this operator process has made sure every Job of the graph exists; until
     # then the counts are partial and the status is not written from them.
     expanded: bool = False
@@ -59,6 +78,14 @@ class GraphView:
     jobs: dict[str, JobView] = field(default_factory=dict)
     dependents: dict[str, set[str]] = field(default_factory=dict)
     dirty: bool = False
+    # While a re-run resets the graph's jobs, no decision is taken on half-reset news.
+    rerunning: bool = False
+    # Set by housekeeping once the graph ran past spec.activeDeadlineSeconds.
+    deadline_exceeded: bool = False
+
+    @property
+    def cancelled(self) -> bool:
+        return self.cancel or self.deadline_exceeded
 
     def add(self, job: JobView) -> None:
         if job.name not in self.jobs:
@@ -80,6 +107,11 @@ class GraphView:
 
     def dependency_phases(self, job: JobView) -> Iterator[JobPhase | None]:
         return (self.phase_of(dep) for dep in job.depends_on)
+
+    def running(self) -> int:
+        """Jobs that count against the graph's parallelism: Started, or Eligible to start."""
+        return sum(1 for j in self.jobs.values()
+                   if j.phase in (JobPhase.STARTED, JobPhase.ELIGIBLE))
 
     def counts(self) -> JobCounts:
         counts = JobCounts()
@@ -122,7 +154,13 @@ class Index:
             )
         view.uid = meta["uid"]
         view.generation = meta.get("generation")
-        view.total = len(body.get("spec", {}).get("jobs", []))
+        spec = body.get("spec", {})
+        view.total = len(spec.get("jobs", []))
+        view.suspend = bool(spec.get("suspend"))
+        view.cancel = bool(spec.get("cancel"))
+        view.parallelism = spec.get("parallelism")
+        view.active_deadline_seconds = spec.get("activeDeadlineSeconds")
+        view.ttl_seconds_after_finished = spec.get("ttlSecondsAfterFinished")
         if not view.status:
             view.status = dict(body.get("status") or {})
         return view

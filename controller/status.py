@@ -14,10 +14,11 @@ from typing import Any
 
 import structlog
 
+from controller.events import EventPoster
 from controller.index import GraphView, Index
 from controller.transitions import Writer
 from overseer import conditions, kube
-from overseer.api import GraphPhase, JobPhase
+from overseer.api import API_VERSION, GraphPhase, JobPhase
 
 log = structlog.get_logger("overseer.operator")
 
@@ -45,6 +46,13 @@ def graph_status(view: GraphView) -> dict[str, Any]:
     elif counts.finished == total:
         status.update(phase=GraphPhase.FINISHED, reason="AllJobsFinished",
                       message=f"all {total} jobs finished")
+    elif view.cancelled:
+        why = "cancelled" if view.cancel else "ran past its activeDeadlineSeconds"
+        status.update(
+            phase=GraphPhase.FAILED, reason="Cancelled" if view.cancel else "DeadlineExceeded",
+            message=f"{why}: {counts.aborted} aborted, {counts.failed} failed, "
+            f"{counts.finished} finished",
+        )
     else:
         failed = sorted(j.name for j in view.jobs.values() if j.phase is JobPhase.FAILED)
         named = ", ".join(failed[:NAMED_FAILURES])
@@ -55,11 +63,16 @@ def graph_status(view: GraphView) -> dict[str, Any]:
             f"{counts.aborted} aborted, {counts.finished} finished",
         )
     phase = status["phase"]
-    if phase.is_terminal:
-        status["finishedAt"] = previous.get("finishedAt") or kube.now()
+    # After a re-run the graph runs again: the end it had is no longer its end.
+    status["finishedAt"] = (previous.get("finishedAt") or kube.now()) if phase.is_terminal else None
+    if phase is GraphPhase.RUNNING and view.suspend:
+        status.update(reason="Suspended", message=f"suspended; {status['message']}")
 
     status["conditions"] = conditions.merge(previous.get("conditions", []), [
         conditions.condition("Accepted", True, reason="Valid", message="all jobs created",
+                             generation=view.generation),
+        conditions.condition("Suspended", view.suspend and not phase.is_terminal,
+                             reason="Suspended" if view.suspend else "NotSuspended",
                              generation=view.generation),
         conditions.condition("Complete", phase is GraphPhase.FINISHED, reason=status["reason"],
                              generation=view.generation),
@@ -72,15 +85,17 @@ def graph_status(view: GraphView) -> dict[str, Any]:
 def _essence(status: dict[str, Any]) -> tuple[Any, ...]:
     """What makes two statuses different enough to be worth a write."""
     return (status.get("phase"), status.get("counts"), status.get("reason"),
-            status.get("observedGeneration"))
+            status.get("message"), status.get("observedGeneration"))
 
 
 class StatusFlusher:
     """Writes the status of every graph whose Jobs changed, at most every ``interval``."""
 
-    def __init__(self, index: Index, writer: Writer, *, interval: float = 1.0) -> None:
+    def __init__(self, index: Index, writer: Writer, events: EventPoster, *,
+                 interval: float = 1.0) -> None:
         self.index = index
         self.writer = writer
+        self.events = events
         self.interval = interval
         self._last_write: dict[tuple[str, str], float] = {}
         self._wake = asyncio.Event()
@@ -98,7 +113,11 @@ class StatusFlusher:
             self._wake.clear()
             for view in list(self.index.graphs.values()):
                 if view.dirty and view.expanded:
-                    await self._flush(view)
+                    try:
+                        await self._flush(view)
+                    except Exception:  # noqa: BLE001 - one graph must not stop the others
+                        log.exception("graph.status.failed", namespace=view.namespace,
+                                      graph=view.name)
 
     async def _flush(self, view: GraphView) -> None:
         status = graph_status(view)
@@ -125,4 +144,10 @@ class StatusFlusher:
         if phase_changed:
             log.info("graph." + str(status["phase"]).lower(), namespace=view.namespace,
                      graph=view.name, progress=status["progress"])
+            if status["phase"].is_terminal:
+                self.events.post(
+                    {"apiVersion": API_VERSION, "kind": "JobGraph", "metadata": {
+                        "namespace": view.namespace, "name": view.name, "uid": view.uid}},
+                    reason=f"Graph{status['phase']}", message=status["message"],
+                    warning=status["phase"] is GraphPhase.FAILED)
         view.status = status

@@ -27,6 +27,9 @@ JOB_PLURAL: Final = "jobs"
 # Labels the operator puts on every Job, so that runners and people can select them.
 GRAPH_LABEL: Final = f"{GROUP}/graph"
 TYPE_LABEL: Final = f"{GROUP}/type"
+# On each runner's Lease: the label that finds them, the annotation naming its job types.
+RUNNER_LABEL: Final = f"{GROUP}/runner"
+RUNNER_TYPES_ANNOTATION: Final = f"{GROUP}/types"
 
 # A DNS-1123 label: job names become part of object names, types become label values.
 DNS_LABEL: Final = r"^[a-z0-9]([-a-z0-9]*[a-z0-9])?$"
@@ -87,6 +90,10 @@ class Backoff(_Model):
     initial_seconds: float = Field(1.0, ge=0, description="Delay before the first retry.")
     factor: float = Field(2.0, ge=1, description="Multiplier applied per further retry.")
     max_seconds: float = Field(300.0, ge=0, description="Upper bound of any one delay.")
+
+    def delay(self, attempt: int) -> float:
+        """Seconds to wait after attempt number ``attempt`` (1-based) before the next one."""
+        return min(self.max_seconds, self.initial_seconds * self.factor ** max(0, attempt - 1))
 
 
 class JobPolicy(_Model):
@@ -223,6 +230,13 @@ class JobStatus(_Model):
     attempt: int = Field(0, description="Attempts started so far; the current one while Started.")
     runner: str | None = Field(None, description="The runner that holds or held the claim.")
     claim: str | None = Field(None, description="Token of the current claim, new per attempt.")
+    cancel_requested: bool | None = Field(
+        None, description="Set by the operator on a Started job of a cancelled graph; the "
+        "runner holding it cancels the handler.",
+    )
+    reclaims: int | None = Field(
+        None, description="Times the job was handed back because its runner was lost.",
+    )
     reason: str | None = Field(None, description="Why the job is in its phase, CamelCase.")
     message: str | None = Field(None, description="A human-readable explanation.")
     error: JobError | None = Field(None, description="What made the last attempt fail.")

@@ -177,7 +177,8 @@ def job_crd() -> dict[str, Any]:
             _column("Error", ".status.error.message", priority=1),
             _column("Age", ".metadata.creationTimestamp", "date"),
         ],
-        selectable=[".status.phase", ".spec.type"],
+        # status.runner lets a runner watch just the jobs it holds.
+        selectable=[".status.phase", ".spec.type", ".status.runner"],
     )
 
 

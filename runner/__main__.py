@@ -30,6 +30,16 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     parser.add_argument("--types", default="", help="comma-separated subset of types to run")
     parser.add_argument("--concurrency", type=int, default=1, help="handlers run at once")
     parser.add_argument("--identity", default=None, help="runner name (default: host-random)")
+    parser.add_argument(
+        "--grace-period", type=float, default=float(os.environ.get("OVERSEER_GRACE_PERIOD", 25)),
+        help="seconds running handlers get to finish after SIGTERM before they are handed back",
+    )
+    parser.add_argument(
+        "--lease-duration", type=int, default=15,
+        help="seconds without a renewal after which the operator judges this runner dead",
+    )
+    parser.add_argument("--lease-renew-every", type=float, default=5.0,
+                        help="seconds between two renewals of the runner's Lease")
     parser.add_argument("--log-level", default=os.environ.get("OVERSEER_LOG_LEVEL", "INFO"))
     parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     return parser.parse_args(argv)
@@ -60,6 +70,9 @@ def main(argv: list[str] | None = None) -> None:
         registry=registry,
         identity=args.identity,
         concurrency=args.concurrency,
+        grace_period=args.grace_period,
+        lease_duration=args.lease_duration,
+        lease_renew_every=args.lease_renew_every,
     )
 
     def on_signal(signum: int, _frame: FrameType | None) -> None:

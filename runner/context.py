@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
@@ -14,6 +15,8 @@ class Job:
 
     ``results`` holds the result of each job this one depends on, keyed by that job's name
     in the graph; it is read from the API server the first time a handler asks for it.
+    ``stopping`` is set when the attempt should end early (timeout, cancelled graph, runner
+    shutting down), for long handlers that want to stop cleanly between steps.
     """
 
     name: str
@@ -24,6 +27,7 @@ class Job:
     attempt: int
     runner: str
     depends_on: tuple[str, ...] = ()
+    stopping: threading.Event = field(default_factory=threading.Event, repr=False, compare=False)
     _load_results: Callable[[], dict[str, Any]] = field(
         default=lambda: {}, repr=False, compare=False
     )

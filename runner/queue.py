@@ -51,6 +51,12 @@ class _Bucket:
             self.where[last] = at
 
 
+def _not_before(body: dict[str, Any]) -> float:
+    """When a job may be claimed, as a Unix time: its status.nextAttemptAt, or now."""
+    value = (body.get("status") or {}).get("nextAttemptAt")
+    return kube.parse_time(value).timestamp() if value else 0.0
+
+
 class EligibleQueue:
     """Eligible jobs by priority; thread-safe; fed by ``watch_forever`` in its own thread."""
 
@@ -59,11 +65,13 @@ class EligibleQueue:
         self._keys: dict[str, Key] = {}
         self._buckets: dict[Key, _Bucket] = {}
         self._heap: list[Key] = []
+        self._delayed: list[tuple[float, str]] = []
+        self._delayed_bodies: dict[str, dict[str, Any]] = {}
         self._changed = threading.Condition()
         self._rng = rng or random.Random()
 
     def __len__(self) -> int:
-        return len(self._bodies)
+        return len(self._bodies) + len(self._delayed_bodies)
 
     @staticmethod
     def _key(body: dict[str, Any]) -> Key:
@@ -73,22 +81,33 @@ class EligibleQueue:
 
     def put(self, body: dict[str, Any]) -> None:
         name = body["metadata"]["name"]
+        not_before = _not_before(body)
         with self._changed:
             self._discard(name)
-            key = self._key(body)
-            self._bodies[name] = body
-            self._keys[name] = key
-            if key not in self._buckets:
-                self._buckets[key] = _Bucket([], {})
-                heapq.heappush(self._heap, key)
-            self._buckets[key].add(name)
+            if not_before > time.time():
+                # A retry that must wait for its backoff: offered only once it is due.
+                self._delayed_bodies[name] = body
+                heapq.heappush(self._delayed, (not_before, name))
+                self._changed.notify()
+                return
+            self._enqueue(name, body)
             self._changed.notify()
+
+    def _enqueue(self, name: str, body: dict[str, Any]) -> None:
+        key = self._key(body)
+        self._bodies[name] = body
+        self._keys[name] = key
+        if key not in self._buckets:
+            self._buckets[key] = _Bucket([], {})
+            heapq.heappush(self._heap, key)
+        self._buckets[key].add(name)
 
     def discard(self, name: str) -> None:
         with self._changed:
             self._discard(name)
 
     def _discard(self, name: str) -> None:
+        self._delayed_bodies.pop(name, None)
         key = self._keys.pop(name, None)
         self._bodies.pop(name, None)
         if key is not None:
@@ -101,6 +120,8 @@ class EligibleQueue:
             self._keys.clear()
             self._buckets.clear()
             self._heap.clear()
+            self._delayed.clear()
+            self._delayed_bodies.clear()
         for body in bodies:
             self.put(body)
 
@@ -109,6 +130,7 @@ class EligibleQueue:
         deadline = time.monotonic() + timeout
         with self._changed:
             while True:
+                self._release_due()
                 while self._heap:
                     bucket = self._buckets[self._heap[0]]
                     if bucket.names:
@@ -120,7 +142,17 @@ class EligibleQueue:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
+                if self._delayed:
+                    remaining = min(remaining, max(0.0, self._delayed[0][0] - time.time()))
                 self._changed.wait(remaining)
+
+    def _release_due(self) -> None:
+        now = time.time()
+        while self._delayed and self._delayed[0][0] <= now:
+            _, name = heapq.heappop(self._delayed)
+            body = self._delayed_bodies.pop(name, None)
+            if body is not None and _not_before(body) <= now:
+                self._enqueue(name, body)
 
     def watch_forever(
         self, jobs: kube.Resource, namespace: str, types: list[str], stop: threading.Event

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 import importlib
+import inspect
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any, Literal
@@ -55,9 +56,14 @@ class Handler:
         if self.pre_process is not None:
             job = self.pre_process(job)
         result = self.process(job)
-        if self.post_process is not None:
-            result = self.post_process(job, result)
-        return result
+        if self.post_process is None:
+            return result
+        if inspect.isawaitable(result):
+            # An async process stage: post-process its value once it has one.
+            async def finish(pending: Any = result) -> Any:
+                return self.post_process(job, await pending)  # type: ignore[misc]
+            return finish()
+        return self.post_process(job, result)
 
     def harnessed(self, stage: Stage, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Handler:
         """This handler with ``stage`` replaced by ``wrapper(stage)``."""

@@ -1,38 +1,58 @@
 """The runner process: claims Eligible jobs of its types, runs their handlers, writes outcomes.
 
 Threads, not asyncio: handlers are the user's plain functions and may block on anything.
-One thread keeps the queue of Eligible jobs current; the main thread claims jobs while it
-has a free slot; a pool of ``concurrency`` threads runs the handlers and writes outcomes.
+One thread keeps the queue of Eligible jobs current, another follows the jobs this runner
+holds (to hear of cancellation), another renews the runner's Lease. The main thread claims
+jobs while it has a free slot, and each claimed job gets a supervising thread that runs the
+handler as an ``Attempt``, enforces its timeout and writes its outcome.
+
+On SIGTERM the runner stops claiming, gives running handlers the grace period to finish,
+hands back (Eligible, not Failed) the ones that do not, and deletes its Lease.
 """
 
 from __future__ import annotations
 
-import json
 import os
 import socket
 import threading
+import time
 import traceback
 import uuid
-from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
 
 from overseer import kube
-from overseer.api import MAX_RESULT_BYTES, JobPhase, job_object_name
+from overseer.api import job_object_name
+from runner import outcomes
+from runner.attempt import Attempt, Cancelled, Interrupted, TimedOut
 from runner.claim import Claim, Claimer, ClaimLost
 from runner.context import Job
-from runner.outcomes import Aborted, Faulted
+from runner.lease import RunnerLease
 from runner.queue import EligibleQueue
 from runner.registry import Registry
 
 log = structlog.get_logger("overseer.runner")
 
+# How often a supervisor looks at its attempt's deadline and cancellation flags. The end
+# of a handler wakes it at once; this only bounds how late a timeout is noticed.
+SUPERVISE_TICK = 0.2
+
 
 def default_identity() -> str:
     """Unique per process: the pod (or host) name and a short random suffix."""
-    base = os.environ.get("POD_NAME") or socket.gethostname()
+    base = (os.environ.get("POD_NAME") or socket.gethostname()).lower()
     return f"{base}-{uuid.uuid4().hex[:6]}"
+
+
+@dataclass
+class Held:
+    """A job this runner holds, with what may end its attempt early."""
+
+    claim: Claim
+    cancel: threading.Event = field(default_factory=threading.Event)
+    thread: threading.Thread | None = None
 
 
 class Runner:
@@ -44,6 +64,9 @@ class Runner:
         registry: Registry,
         identity: str | None = None,
         concurrency: int = 1,
+        grace_period: float = 25.0,
+        lease_duration: int = 15,
+        lease_renew_every: float = 5.0,
     ) -> None:
         if not registry:
             raise ValueError("the registry has no handlers: there is no job type to run")
@@ -51,22 +74,30 @@ class Runner:
         self.registry = registry
         self.identity = identity or default_identity()
         self.concurrency = concurrency
+        self.grace_period = grace_period
         self.jobs = kube.jobs(api_client)
         self.claimer = Claimer(self.jobs, self.identity)
         self.queue = EligibleQueue()
+        self.lease = RunnerLease(
+            api_client, namespace=namespace, identity=self.identity, types=list(registry),
+            duration=lease_duration, renew_every=lease_renew_every,
+        )
         self.stopping = threading.Event()
+        self._stop_watching = threading.Event()  # set once jobs are handed back
+        self._abandon = threading.Event()   # set when the grace period is over
         self._slots = threading.Semaphore(concurrency)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="handler")
+        self._held: dict[str, Held] = {}
+        self._held_lock = threading.Lock()
         self.log = log.bind(runner=self.identity, namespace=namespace)
 
+    # --- the main loop
+
     def run(self) -> None:
-        """Claim and run jobs until ``stop`` is called; then let running handlers finish."""
-        watcher = threading.Thread(
-            target=self.queue.watch_forever,
-            args=(self.jobs, self.namespace, list(self.registry), self.stopping),
-            name="eligible-watch", daemon=True,
-        )
-        watcher.start()
+        """Claim and run jobs until ``stop`` is called; then shut down gracefully."""
+        self.lease.acquire()
+        for target, name in ((self._watch_eligible, "eligible-watch"),
+                             (self._watch_held, "held-watch")):
+            threading.Thread(target=target, name=name, daemon=True).start()
         self.log.info("runner.started", types=sorted(self.registry), concurrency=self.concurrency)
         try:
             while not self.stopping.is_set():
@@ -81,21 +112,78 @@ class Runner:
                     # Another runner was first; the watch drops the job from the queue.
                     self._slots.release()
                     continue
-                self._pool.submit(self._attempt, claim)
+                self._hold(claim)
         finally:
-            self._pool.shutdown(wait=True)
-            self.log.info("runner.stopped")
+            self._shut_down()
 
     def stop(self) -> None:
+        """Stop claiming; ``run`` then lets running handlers finish and returns."""
         self.stopping.set()
 
-    def _attempt(self, claim: Claim) -> None:
-        try:
-            self._run_handler(claim)
-        finally:
-            self._slots.release()
+    def _shut_down(self) -> None:
+        held = self._held_now()
+        if held:
+            self.log.info("runner.draining", running=len(held), grace_period=self.grace_period)
+        deadline = time.monotonic() + self.grace_period
+        for h in held:
+            if h.thread is not None:
+                h.thread.join(max(0.0, deadline - time.monotonic()))
+        self._abandon.set()
+        for h in self._held_now():
+            if h.thread is not None:
+                h.thread.join(10)
+        self._stop_watching.set()
+        self.lease.release()
+        self.log.info("runner.stopped")
 
-    def _job(self, claim: Claim) -> Job:
+    def _held_now(self) -> list[Held]:
+        with self._held_lock:
+            return list(self._held.values())
+
+    def _hold(self, claim: Claim) -> None:
+        held = Held(claim)
+        held.thread = threading.Thread(target=self._supervise, args=(held,),
+                                       name=f"supervise-{claim.object_name}", daemon=True)
+        with self._held_lock:
+            self._held[claim.object_name] = held
+        held.thread.start()
+
+    # --- watches
+
+    def _watch_eligible(self) -> None:
+        self.queue.watch_forever(self.jobs, self.namespace, list(self.registry), self._stop_watching)
+
+    def _watch_held(self) -> None:
+        """Follow the jobs this runner holds, to hear when their graph is cancelled."""
+        selectors = {"field_selector": f"status.runner={self.identity}"}
+        version = None
+        while not self._stop_watching.is_set():
+            try:
+                if version is None:
+                    version = self.jobs.list(self.namespace, **selectors)["metadata"][
+                        "resourceVersion"]
+                for event in self.jobs.watch(self.namespace, resource_version=version,
+                                             timeout_seconds=60, **selectors):
+                    body = event["object"]
+                    version = body["metadata"]["resourceVersion"]
+                    status = body.get("status") or {}
+                    if status.get("cancelRequested"):
+                        with self._held_lock:
+                            held = self._held.get(body["metadata"]["name"])
+                        if held is not None and status.get("claim") == held.claim.token:
+                            held.cancel.set()
+                    if self._stop_watching.is_set():
+                        return
+            except kube.Gone:
+                version = None
+            except Exception as exc:  # noqa: BLE001 - a watch must outlive any one failure
+                self.log.warning("watch.failed", watch="held", error=str(exc))
+                version = None
+                self._stop_watching.wait(2)
+
+    # --- one attempt
+
+    def _job(self, claim: Claim, stopping: threading.Event) -> Job:
         spec = claim.body["spec"]
 
         def load_results() -> dict[str, Any]:
@@ -109,26 +197,66 @@ class Runner:
             name=spec["name"], type=spec["type"], graph=spec["graph"],
             namespace=claim.namespace, args=spec.get("args") or {}, attempt=claim.attempt,
             runner=self.identity, depends_on=tuple(spec.get("dependsOn", ())),
-            _load_results=load_results,
+            stopping=stopping, _load_results=load_results,
         )
 
-    def _run_handler(self, claim: Claim) -> None:
-        job = self._job(claim)
-        bound = self.log.bind(graph=job.graph, job=job.name, type=job.type, attempt=job.attempt)
-        bound.info("job.started")
+    def _supervise(self, held: Held) -> None:
+        claim = held.claim
         try:
-            result = self.registry[job.type](job)
-            status = finished_status(result)
-        except Aborted as exc:
-            status = {"phase": JobPhase.ABORTED, "reason": "Aborted", "message": exc.message,
-                      "finishedAt": kube.now()}
-        except Faulted as exc:
-            status = {"phase": JobPhase.ELIGIBLE, "reason": "Faulted", "message": exc.message,
-                      "eligibleAt": kube.now()}
-        except Exception as exc:  # noqa: BLE001 - a handler's failure is the job's, not ours
-            bound.debug("job.traceback", traceback=traceback.format_exc())
-            status = failed_status(type(exc).__name__, str(exc), reason="HandlerError")
+            stopping = threading.Event()
+            job = self._job(claim, stopping)
+            bound = self.log.bind(graph=job.graph, job=job.name, type=job.type,
+                                  attempt=job.attempt)
+            bound.info("job.started")
+            status = self._run_attempt(job, claim, held, stopping, bound)
+            self._write(claim, status, bound)
+        finally:
+            with self._held_lock:
+                self._held.pop(claim.object_name, None)
+            self._slots.release()
 
+    def _run_attempt(self, job: Job, claim: Claim, held: Held, stopping: threading.Event,
+                     bound: Any) -> dict[str, Any]:
+        spec = claim.body["spec"]
+        timeout = spec.get("timeoutSeconds")
+        attempt = Attempt(self.registry[job.type], job).start()
+        deadline = time.monotonic() + timeout if timeout else None
+
+        # Wait for the handler, or for the first reason to stop it early.
+        while not attempt.wait(SUPERVISE_TICK):
+            if deadline is not None and time.monotonic() >= deadline:
+                stopping.set()
+                attempt.interrupt(TimedOut)
+                return outcomes.failed(
+                    "Timeout", f"the handler ran longer than timeoutSeconds ({timeout}s)",
+                    reason="Timeout", spec=spec, attempt=job.attempt)
+            if held.cancel.is_set():
+                stopping.set()
+                attempt.interrupt(Cancelled)
+                return outcomes.aborted("cancelled with its graph while running")
+            if self._abandon.is_set():
+                stopping.set()
+                attempt.interrupt(Interrupted)
+                return outcomes.handed_back(
+                    "RunnerStopped",
+                    f"runner {self.identity} shut down before the handler finished; "
+                    "handed back to be run again")
+
+        error = attempt.result.error
+        if error is None:
+            return outcomes.finished(attempt.result.value, spec=spec, attempt=job.attempt)
+        if isinstance(error, outcomes.Aborted):
+            return outcomes.aborted(error.message)
+        if isinstance(error, outcomes.Faulted):
+            return outcomes.faulted(error.message, spec=spec, attempt=job.attempt)
+        if isinstance(error, Cancelled):
+            return outcomes.aborted("cancelled with its graph while running")
+        bound.debug("job.traceback", traceback="".join(
+            traceback.format_exception(type(error), error, error.__traceback__)))
+        return outcomes.failed(type(error).__name__, str(error), reason="HandlerError",
+                               spec=spec, attempt=job.attempt)
+
+    def _write(self, claim: Claim, status: dict[str, Any], bound: Any) -> None:
         try:
             self.claimer.write_outcome(claim, status)
         except ClaimLost as exc:
@@ -138,36 +266,7 @@ class Runner:
             bound.error("job.outcome_write_failed", phase=str(status["phase"]), error=str(exc))
             return
         event = "job." + str(status["phase"]).lower()
-        if status["phase"] == JobPhase.FINISHED:
+        if status["phase"] == "Finished":
             bound.info(event)
         else:
             bound.warning(event, reason=status.get("reason"), message=status.get("message"))
-
-
-def failed_status(error_type: str, message: str, *, reason: str) -> dict[str, Any]:
-    return {
-        "phase": JobPhase.FAILED,
-        "reason": reason,
-        "message": f"{error_type}: {message}" if message else error_type,
-        "error": {"type": error_type, "message": message},
-        "finishedAt": kube.now(),
-    }
-
-
-def finished_status(result: Any) -> dict[str, Any]:
-    """The Finished status for ``result``, or Failed if it cannot be stored as the result."""
-    try:
-        size = len(json.dumps(result, separators=(",", ":")).encode())
-    except (TypeError, ValueError) as exc:
-        return failed_status("ResultNotSerializable",
-                             f"the handler's return value is not JSON: {exc}",
-                             reason="ResultNotSerializable")
-    if size > MAX_RESULT_BYTES:
-        return failed_status(
-            "ResultTooLarge",
-            f"the handler returned {size} bytes of JSON; a result may be at most "
-            f"{MAX_RESULT_BYTES} bytes (store big outputs elsewhere and return a reference)",
-            reason="ResultTooLarge",
-        )
-    return {"phase": JobPhase.FINISHED, "result": result, "reason": None, "message": None,
-            "error": None, "finishedAt": kube.now()}

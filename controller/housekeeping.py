@@ -1,0 +1,103 @@
+"""What the operator checks on a clock rather than on an event.
+
+Once a second: runners whose Lease went silent (``liveness``); graphs past their
+``activeDeadlineSeconds`` (cancelled); finished graphs past ``ttlSecondsAfterFinished``
+(deleted, and the garbage collector deletes their Jobs); and Eligible jobs that no live
+runner serves (an Event, so that a job of a mistyped type does not wait in silence).
+
+Deadlines and TTLs compare the graph's ``startedAt`` and ``finishedAt``, which this operator
+wrote with its own clock, against that same clock.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime, timezone
+
+import structlog
+
+from controller.events import EventPoster, job_ref
+from controller.index import GraphView, Index
+from controller.liveness import Liveness
+from controller.transitions import Transitions, Writer
+from overseer import kube
+from overseer.api import GraphPhase, JobPhase
+
+log = structlog.get_logger("overseer.operator")
+
+TICK = 1.0
+
+
+class Housekeeping:
+    def __init__(
+        self, index: Index, transitions: Transitions, liveness: Liveness, writer: Writer,
+        events: EventPoster, *, unserved_after: float = 30.0,
+    ) -> None:
+        self.index = index
+        self.transitions = transitions
+        self.liveness = liveness
+        self.writer = writer
+        self.events = events
+        self.unserved_after = unserved_after
+        self._told_unserved: set[tuple[str, str, str]] = set()
+        self._deleting: set[tuple[str, str]] = set()
+
+    async def run(self) -> None:
+        while True:
+            await asyncio.sleep(TICK)
+            try:
+                await self.liveness.sweep()
+                for graph in list(self.index.graphs.values()):
+                    await self._check(graph)
+            except Exception:  # noqa: BLE001 - one bad tick must not end housekeeping
+                log.exception("housekeeping.failed")
+
+    async def _check(self, graph: GraphView) -> None:
+        status = graph.status
+        phase = status.get("phase")
+        now = datetime.now(timezone.utc)
+        terminal = phase in (GraphPhase.FINISHED, GraphPhase.FAILED)
+
+        deadline = graph.active_deadline_seconds
+        if (deadline and not terminal and not graph.deadline_exceeded and status.get("startedAt")
+                and (now - kube.parse_time(status["startedAt"])).total_seconds() > deadline):
+            graph.deadline_exceeded = True
+            graph.dirty = True
+            log.warning("graph.deadline_exceeded", namespace=graph.namespace, graph=graph.name,
+                        deadline=deadline)
+            await self.transitions.settle_graph(graph)
+
+        ttl = graph.ttl_seconds_after_finished
+        key = (graph.namespace, graph.name)
+        if (ttl is not None and terminal and status.get("finishedAt") and key not in self._deleting
+                and (now - kube.parse_time(status["finishedAt"])).total_seconds() >= ttl):
+            self._deleting.add(key)
+            log.info("graph.expired", namespace=graph.namespace, graph=graph.name, ttl=ttl)
+            try:
+                await self.writer.run(self.writer.graphs.delete, graph.namespace, graph.name)
+            except kube.NotFound:
+                pass
+            except kube.KubeError:
+                self._deleting.discard(key)
+                raise
+
+        if not terminal:
+            self._tell_unserved(graph, now)
+
+    def _tell_unserved(self, graph: GraphView, now: datetime) -> None:
+        served = self.liveness.live_types(graph.namespace)
+        for job in graph.jobs.values():
+            if job.phase is not JobPhase.ELIGIBLE or job.type in served or not job.eligible_at:
+                continue
+            told = (graph.namespace, graph.name, job.type)
+            waited = (now - kube.parse_time(job.eligible_at)).total_seconds()
+            if told in self._told_unserved or waited < self.unserved_after:
+                continue
+            self._told_unserved.add(told)
+            message = (f"job {job.name} has waited {waited:.0f}s for a runner, and no live "
+                       f"runner in namespace {graph.namespace} serves job type {job.type!r}; "
+                       "start a runner whose handlers include it")
+            log.warning("job.unserved", namespace=graph.namespace, graph=graph.name,
+                        job=job.name, type=job.type)
+            self.events.post(job_ref(graph.namespace, job.object_name, job.uid),
+                             reason="NoRunnerForType", message=message, warning=True)

@@ -1,0 +1,122 @@
+"""Which runners are alive, and handing back the jobs of those that are not.
+
+Each runner keeps a ``coordination.k8s.io`` Lease and renews it on a period. The operator
+does not compare the Lease's ``renewTime`` with its own clock: it notes, on its own
+monotonic clock, when it last saw the renewal time change, and judges the runner dead when
+that is longer ago than the Lease's duration. Clocks that disagree between machines cannot
+make a live runner look dead; the price is that after an operator restart every runner
+gets a full lease duration before it can be judged.
+
+A dead runner's Started jobs go back to Eligible (``Transitions.reclaim``) and its Lease is
+deleted. If the runner was only paused and comes back, its Lease is gone, its claims carry
+tokens that no job holds any more, and it drops the outcomes it computed.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from typing import Any
+
+import structlog
+from kubernetes import client
+from kubernetes.client.rest import ApiException
+
+from controller.index import Index
+from controller.transitions import Transitions, Writer
+from overseer.api import RUNNER_TYPES_ANNOTATION, JobPhase
+
+log = structlog.get_logger("overseer.operator")
+
+RunnerKey = tuple[str, str]  # (namespace, runner identity)
+
+
+@dataclass
+class RunnerView:
+    namespace: str
+    lease: str
+    holder: str
+    duration: float
+    renew_time: str | None
+    last_seen: float  # time.monotonic() when the renewal was last seen to change
+    types: frozenset[str]
+    resource_version: str
+
+
+class Liveness:
+    def __init__(self, index: Index, transitions: Transitions, writer: Writer, *,
+                 orphan_grace: float = 15.0) -> None:
+        self.index = index
+        self.transitions = transitions
+        self.writer = writer
+        self.orphan_grace = orphan_grace
+        self.runners: dict[RunnerKey, RunnerView] = {}
+        # Holders of Started jobs with no Lease at all, and since when that is so.
+        self._orphaned_since: dict[RunnerKey, float] = {}
+
+    def observe(self, body: dict[str, Any]) -> None:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        holder = spec.get("holderIdentity") or meta["name"]
+        key = (meta["namespace"], holder)
+        known = self.runners.get(key)
+        renew = spec.get("renewTime")
+        last_seen = time.monotonic()
+        if known is not None and known.renew_time == renew:
+            last_seen = known.last_seen
+        types = (meta.get("annotations") or {}).get(RUNNER_TYPES_ANNOTATION, "")
+        self.runners[key] = RunnerView(
+            namespace=meta["namespace"], lease=meta["name"], holder=holder,
+            duration=float(spec.get("leaseDurationSeconds") or 15), renew_time=renew,
+            last_seen=last_seen, types=frozenset(t for t in types.split(",") if t),
+            resource_version=meta["resourceVersion"],
+        )
+        self._orphaned_since.pop(key, None)
+
+    def forget(self, body: dict[str, Any]) -> None:
+        meta, spec = body["metadata"], body.get("spec") or {}
+        self.runners.pop((meta["namespace"], spec.get("holderIdentity") or meta["name"]), None)
+
+    def live_types(self, namespace: str) -> frozenset[str]:
+        return frozenset().union(*(r.types for r in self.runners.values()
+                                   if r.namespace == namespace))
+
+    async def sweep(self) -> None:
+        """Judge every runner once, and hand back the jobs of the dead ones."""
+        now = time.monotonic()
+        dead = {key: r for key, r in self.runners.items() if now - r.last_seen > r.duration}
+        for key, runner in dead.items():
+            log.warning("runner.lost", namespace=runner.namespace, runner=runner.holder,
+                        silent_for=round(now - runner.last_seen, 1))
+            await self._reclaim(key, why=f"runner {runner.holder} stopped renewing its "
+                                f"lease for over {runner.duration:g}s")
+            await self._delete_lease(runner)
+            self.runners.pop(key, None)
+
+        # Started jobs whose runner has no Lease at all: it died before the operator (re)started.
+        holders = {(g.namespace, j.runner) for g in self.index.graphs.values()
+                   for j in g.jobs.values() if j.phase is JobPhase.STARTED and j.runner}
+        for key in holders - set(self.runners):
+            since = self._orphaned_since.setdefault(key, now)
+            if now - since > self.orphan_grace:
+                await self._reclaim(key, why=f"runner {key[1]} has no lease")
+                self._orphaned_since.pop(key, None)
+        for key in set(self._orphaned_since) - holders:
+            self._orphaned_since.pop(key, None)
+
+    async def _reclaim(self, key: RunnerKey, *, why: str) -> None:
+        namespace, holder = key
+        for graph in [g for g in self.index.graphs.values() if g.namespace == namespace]:
+            for job in [j for j in graph.jobs.values()
+                        if j.phase is JobPhase.STARTED and j.runner == holder]:
+                await self.transitions.reclaim(graph, job, why=why)
+
+    async def _delete_lease(self, runner: RunnerView) -> None:
+        api = client.CoordinationV1Api(self.writer.api_client)
+        options = client.V1DeleteOptions(
+            preconditions=client.V1Preconditions(resource_version=runner.resource_version))
+        try:
+            await self.writer.run(api.delete_namespaced_lease, runner.lease, runner.namespace,
+                                  body=options)
+        except ApiException as exc:
+            if exc.status not in (404, 409):
+                log.warning("lease.delete_failed", lease=runner.lease, error=str(exc))
