@@ -31,12 +31,13 @@ log = structlog.get_logger("overseer.operator")
 CREATE_CONCURRENCY = 8
 
 
-def job_body(graph: dict[str, Any], entry: GraphJob, defaults: JobPolicy | None) -> dict[str, Any]:
+def job_body(graph: dict[str, Any], entry: GraphJob, graph_spec: JobGraphSpec) -> dict[str, Any]:
     """The Job object for one graph entry, with the graph's defaults filled in."""
     meta = graph["metadata"]
-    defaults = defaults or JobPolicy()
+    defaults = graph_spec.defaults or JobPolicy()
     spec = JobSpec(
         graph=meta["name"],
+        graph_priority=graph_spec.priority,
         name=entry.name,
         type=entry.type,
         args=entry.args,
@@ -89,7 +90,7 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
     async def create(entry: GraphJob) -> None:
         async with gate:
             try:
-                await writer.run(writer.jobs.create, namespace, job_body(body, entry, spec.defaults))
+                await writer.run(writer.jobs.create, namespace, job_body(body, entry, spec))
             except kube.Conflict:
                 pass  # created by an earlier run of this operator: that is the goal
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections import Counter
 from pathlib import Path
@@ -11,37 +10,7 @@ import pytest
 
 from overseer import kube
 from tests.conftest import read_ledger, wait_for
-from tests.helpers import graph, job, jobs_of, phases, wait_graph
-
-
-class PhaseRecorder:
-    """Every (job, phase) the API server reports for a namespace, in the server's order."""
-
-    def __init__(self, cluster, namespace: str) -> None:
-        self.seen: list[tuple[str, str]] = []
-        self._stop = threading.Event()
-        self._jobs = kube.jobs(cluster.api_client)
-        self._namespace = namespace
-        version = self._jobs.list(namespace)["metadata"]["resourceVersion"]
-        self._thread = threading.Thread(target=self._run, args=(version,), daemon=True)
-        self._thread.start()
-
-    def _run(self, version: str) -> None:
-        while not self._stop.is_set():
-            for event in self._jobs.watch(self._namespace, resource_version=version,
-                                          timeout_seconds=5):
-                body = event["object"]
-                version = body["metadata"]["resourceVersion"]
-                if event["type"] in ("ADDED", "MODIFIED"):
-                    entry = (body["spec"]["name"], body["status"]["phase"])
-                    if not self.seen or self.seen[-1] != entry:
-                        self.seen.append(entry)
-
-    def first(self, name: str, phase: str) -> int:
-        return self.seen.index((name, phase))
-
-    def stop(self) -> None:
-        self._stop.set()
+from tests.helpers import PhaseRecorder, graph, job, jobs_of, phases, wait_graph
 
 
 def test_chain_runs_each_job_only_after_its_dependency_finished(
@@ -64,7 +33,7 @@ def test_chain_runs_each_job_only_after_its_dependency_finished(
 
     assert recorder.first("a", "Finished") < recorder.first("b", "Eligible")
     assert recorder.first("b", "Finished") < recorder.first("c", "Eligible")
-    assert [p for name, p in recorder.seen if name == "b"] == [
+    assert recorder.phases_of("b") == [
         "Waiting", "Eligible", "Started", "Finished"]
     jobs = jobs_of(cluster, namespace, "chain")
     assert kube.parse_time(jobs["b"]["status"]["eligibleAt"]) >= kube.parse_time(

@@ -1,0 +1,107 @@
+"""Runners that die, stall or are told to stop: no job is lost, none is finished twice."""
+
+from __future__ import annotations
+
+import os
+import signal
+
+from tests.conftest import read_ledger, wait_for
+from tests.helpers import events, graph, job, jobs_of, phases, wait_graph
+
+SHORT_LEASE = ("--lease-duration", "3", "--lease-renew-every", "1")
+
+
+def held_by(cluster, namespace, graph_name, name):
+    status = jobs_of(cluster, namespace, graph_name).get(name, {}).get("status") or {}
+    return status.get("runner") if status.get("phase") == "Started" else None
+
+
+def test_jobs_of_a_killed_runner_are_reclaimed_and_finish_on_another(
+    cluster, namespace, start_runner, ledger
+):
+    doomed = start_runner(namespace, "tests.handlers.lifecycle", "--concurrency", "2",
+                          "--identity", "doomed", *SHORT_LEASE)
+    cluster.apply(graph("rescue", job("a", "slow", args={"seconds": 4}),
+                        job("b", "slow", args={"seconds": 4})), namespace)
+    wait_for(lambda: {held_by(cluster, namespace, "rescue", n) for n in "ab"} == {"doomed"},
+             what="both jobs held by the doomed runner")
+
+    start_runner(namespace, "tests.handlers.lifecycle", "--concurrency", "2",
+                 "--identity", "rescuer", *SHORT_LEASE)
+    doomed.kill()
+    body = wait_graph(cluster, namespace, "rescue", "Finished", timeout=60)
+
+    jobs = {n: j["status"] for n, j in jobs_of(cluster, namespace, "rescue").items()}
+    for name in "ab":
+        assert (jobs[name]["runner"], jobs[name]["attempt"], jobs[name]["reclaims"]) == (
+            "rescuer", 2, 1)
+    assert body["status"]["counts"]["finished"] == 2
+    reclaimed = wait_for(lambda: events(cluster, namespace, "JobReclaimed"), what="an event")
+    assert "runner doomed stopped renewing its lease for over 3s" in reclaimed[0]
+    ends = [line["runner"] for line in read_ledger(ledger) if line.get("stage") == "end"]
+    assert ends == ["rescuer", "rescuer"]
+    # The dead runner's Lease is gone; the live one's remains.
+    leases = cluster.kubectl("get", "leases", "-n", namespace, "-o", "name").stdout.split()
+    assert leases == ["lease.coordination.k8s.io/rescuer"]
+
+
+def test_a_runner_whose_claim_was_taken_over_cannot_overwrite_the_new_outcome(
+    cluster, namespace, start_runner, ledger
+):
+    stalled = start_runner(namespace, "tests.handlers.lifecycle", "--identity", "stalled",
+                           *SHORT_LEASE)
+    cluster.apply(graph("takeover", job("a", "slow", args={"seconds": 2})), namespace)
+    wait_for(lambda: held_by(cluster, namespace, "takeover", "a") == "stalled",
+             what="the job held by the runner to be stalled")
+    os.kill(stalled.popen.pid, signal.SIGSTOP)
+    try:
+        start_runner(namespace, "tests.handlers.lifecycle", "--identity", "fresh", *SHORT_LEASE)
+        wait_graph(cluster, namespace, "takeover", "Finished", timeout=60)
+    finally:
+        os.kill(stalled.popen.pid, signal.SIGCONT)
+
+    # The stalled runner wakes, finishes its (old) attempt and must drop the outcome.
+    lost = wait_for(lambda: [e for e in stalled.events() if e["event"] == "job.claim_lost"],
+                    timeout=30, what="the stalled runner to notice its lost claim")
+    assert lost[0]["why"] == "the job was claimed again by fresh"
+    status = jobs_of(cluster, namespace, "takeover")["a"]["status"]
+    assert (status["phase"], status["runner"], status["attempt"]) == ("Finished", "fresh", 2)
+    ends = sorted(line["runner"] for line in read_ledger(ledger) if line.get("stage") == "end")
+    assert ends == ["fresh", "stalled"]
+
+
+def test_sigterm_lets_short_handlers_finish_and_hands_back_the_rest(
+    cluster, namespace, start_runner, ledger
+):
+    runner = start_runner(namespace, "tests.handlers.lifecycle", "--concurrency", "2",
+                          "--identity", "leaving", "--grace-period", "2")
+    cluster.apply(graph("drain", job("short", "slow", args={"seconds": 1}),
+                        job("long", "slow", args={"seconds": 60})), namespace)
+    wait_for(lambda: set(phases(cluster, namespace, "drain").values()) == {"Started"},
+             what="both jobs started")
+
+    runner.popen.send_signal(signal.SIGTERM)
+    assert runner.popen.wait(timeout=20) == 0
+
+    jobs = {n: j["status"] for n, j in jobs_of(cluster, namespace, "drain").items()}
+    assert jobs["short"]["phase"] == "Finished"
+    assert (jobs["long"]["phase"], jobs["long"]["reason"]) == ("Eligible", "RunnerStopped")
+    assert jobs["long"]["message"] == (
+        "runner leaving shut down before the handler finished; handed back to be run again")
+    assert cluster.kubectl("get", "leases", "-n", namespace, "-o", "name").stdout == ""
+    assert [e["event"] for e in runner.events()][-2:] == ["job.eligible", "runner.stopped"]
+
+    # Nothing was lost: another runner picks the handed-back job up.
+    start_runner(namespace, "tests.handlers.lifecycle")
+    wait_for(lambda: held_by(cluster, namespace, "drain", "long") is not None,
+             what="the handed-back job claimed again")
+    assert jobs_of(cluster, namespace, "drain")["long"]["status"]["attempt"] == 2
+
+
+def test_sigterm_with_nothing_running_exits_at_once(cluster, namespace, start_runner):
+    runner = start_runner(namespace, "tests.handlers.lifecycle")
+    wait_for(lambda: any(e["event"] == "runner.started" for e in runner.events()),
+             what="the runner to start")
+    runner.popen.send_signal(signal.SIGTERM)
+    assert runner.popen.wait(timeout=10) == 0
+    assert [e["event"] for e in runner.events()][-2:] == ["runner.stopping", "runner.stopped"]
