@@ -8,7 +8,7 @@ import os
 
 import kopf
 
-from overseer import logs
+from overseer import logs, metrics
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -19,6 +19,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         help="namespace to serve; repeat it, or use globs like 'team-*' and '!kube-*'",
     )
     scope.add_argument("-A", "--all-namespaces", action="store_true", help="serve every namespace")
+    parser.add_argument("--metrics-port", type=int, default=0,
+                        help="serve Prometheus metrics on this port (0: off)")
     parser.add_argument("--log-level", default=os.environ.get("OVERSEER_LOG_LEVEL", "INFO"))
     parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     parser.add_argument(
@@ -47,7 +49,12 @@ def main(argv: list[str] | None = None) -> None:
 
     if not args.namespace and not args.all_namespaces:
         args.namespace = [os.environ.get("OVERSEER_NAMESPACE", "default")]
-    memo = kopf.Memo(status_interval=args.status_interval, orphan_grace=args.orphan_grace,
+    metrics.serve(args.metrics_port)
+    # kopf lists namespaces to match globs, and CRDs to notice new ones. With exact names
+    # (or every namespace) there is nothing to match, and skipping the scan spares the
+    # operator cluster-wide read access it would otherwise need.
+    exact = args.all_namespaces or not any(c in ns for ns in args.namespace for c in "*?[!")
+    memo = kopf.Memo(scanning_disabled=exact, status_interval=args.status_interval, orphan_grace=args.orphan_grace,
                      unserved_after=args.unserved_after)
     asyncio.run(kopf.operator(
         standalone=True,

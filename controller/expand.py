@@ -14,6 +14,7 @@ import kopf
 import pydantic
 import structlog
 
+from controller import metrics
 from controller.events import EventPoster
 from controller.graph import InvalidGraph, validate
 from controller.index import GraphView
@@ -91,6 +92,7 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
         async with gate:
             try:
                 await writer.run(writer.jobs.create, namespace, job_body(body, entry, spec))
+                metrics.jobs_created.inc()
             except kube.Conflict:
                 pass  # created by an earlier run of this operator: that is the goal
 

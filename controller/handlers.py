@@ -53,6 +53,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
     # Only warnings become Kubernetes Events: kopf's "handler succeeded" for every graph
     # would be a write per graph that no one reads.
     settings.posting.level = logging.WARNING
+    settings.scanning.disabled = memo.get("scanning_disabled", False)
     settings.watching.server_timeout = 300
     settings.watching.client_timeout = 330
 

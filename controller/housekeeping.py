@@ -12,10 +12,12 @@ wrote with its own clock, against that same clock.
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from datetime import datetime, timezone
 
 import structlog
 
+from controller import metrics
 from controller.events import EventPoster, job_ref
 from controller.index import GraphView, Index
 from controller.liveness import Liveness
@@ -49,6 +51,7 @@ class Housekeeping:
                 await self.liveness.sweep()
                 for graph in list(self.index.graphs.values()):
                     await self._check(graph)
+                self._gauges()
             except Exception:  # noqa: BLE001 - one bad tick must not end housekeeping
                 log.exception("housekeeping.failed")
 
@@ -83,6 +86,28 @@ class Housekeeping:
 
         if not terminal:
             self._tell_unserved(graph, now)
+
+    def _gauges(self) -> None:
+        """Refresh the operator's gauges from the index."""
+        graphs: Counter[str] = Counter()
+        jobs: Counter[str] = Counter()
+        eligible: Counter[tuple[str, str]] = Counter()
+        for graph in self.index.graphs.values():
+            graphs[str(graph.status.get("phase") or GraphPhase.PENDING)] += 1
+            for job in graph.jobs.values():
+                jobs[str(job.phase)] += 1
+                if job.phase is JobPhase.ELIGIBLE:
+                    eligible[(graph.namespace, job.type)] += 1
+        for phase in GraphPhase:
+            metrics.graphs.labels(str(phase)).set(graphs[str(phase)])
+        for phase in JobPhase:
+            metrics.jobs.labels(str(phase)).set(jobs[str(phase)])
+        metrics.queue_depth.clear()
+        for (namespace, job_type), depth in eligible.items():
+            metrics.queue_depth.labels(namespace, job_type).set(depth)
+        metrics.runners.clear()
+        for namespace, count in Counter(r.namespace for r in self.liveness.runners.values()).items():
+            metrics.runners.labels(namespace).set(count)
 
     def _tell_unserved(self, graph: GraphView, now: datetime) -> None:
         served = self.liveness.live_types(graph.namespace)

@@ -25,9 +25,10 @@ from typing import Any, TypeVar
 import structlog
 
 from controller import graph as rules
+from controller import metrics
 from controller.events import EventPoster, job_ref
 from controller.index import GraphView, Index, JobView
-from overseer import kube
+from overseer import conditions, kube
 from overseer.api import JobPhase
 
 log = structlog.get_logger("overseer.operator")
@@ -56,7 +57,8 @@ class Writer:
 
 def _aborted(reason: str, message: str) -> dict[str, Any]:
     return {"phase": JobPhase.ABORTED, "reason": reason, "message": message,
-            "nextAttemptAt": None, "finishedAt": kube.now()}
+            "nextAttemptAt": None, "finishedAt": kube.now(),
+            "conditions": conditions.job_ended(finished=False, reason=reason, message=message)}
 
 
 class Transitions:
@@ -146,9 +148,12 @@ class Transitions:
         if graph.cancelled:
             status = _aborted("Cancelled", f"{why}, and its graph was cancelled")
         elif reclaims > MAX_RECLAIMS:
+            message = (f"{why}; its runner was lost {reclaims} times, so the handler may be "
+                       "what kills it")
             status = {"phase": JobPhase.FAILED, "reason": "RunnerLost", "reclaims": reclaims,
-                      "message": f"{why}; its runner was lost {reclaims} times, so the "
-                      "handler may be what kills it", "finishedAt": kube.now()}
+                      "message": message, "finishedAt": kube.now(),
+                      "conditions": conditions.job_ended(finished=False, reason="RunnerLost",
+                                                         message=message)}
         else:
             status = {"phase": JobPhase.ELIGIBLE, "reason": "RunnerLost", "message": why,
                       "reclaims": reclaims, "eligibleAt": kube.now(), "nextAttemptAt": None}
@@ -165,7 +170,7 @@ class Transitions:
             reset = {"phase": JobPhase.WAITING, "reason": "Rerun", "message": "re-run requested",
                      "attempt": 0, "reclaims": None, "error": None, "result": None,
                      "claim": None, "cancelRequested": None, "nextAttemptAt": None,
-                     "startedAt": None, "finishedAt": None}
+                     "startedAt": None, "finishedAt": None, "conditions": None}
             await asyncio.gather(*(self._write(graph, j, dict(reset), settle=False)
                                    for j in redo))
             return len(redo)
@@ -202,6 +207,7 @@ class Transitions:
             # this write was in flight, decide again on it now; otherwise the watch brings
             # it and the decision is taken then.
             bound.debug("job.transition.conflict", phase=status.get("phase"))
+            metrics.conflicts.inc()
             current = graph.jobs.get(job.name)
             if settle and current is not None and current.resource_version != job.resource_version:
                 await self.settle(graph, current)
@@ -209,6 +215,8 @@ class Transitions:
 
         bound.info("job." + str(status.get("phase", "updated")).lower(),
                    reason=status.get("reason"))
+        metrics.transitions.labels(str(status.get("phase", "Started")),
+                                   str(status.get("reason") or "")).inc()
         observed = self.index.observe_job(body)
         if settle and observed is not None:
             await self.settle(*observed)

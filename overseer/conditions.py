@@ -36,3 +36,18 @@ def merge(
             update["lastTransitionTime"] = now()
         by_type[update["type"]] = update
     return list(by_type.values())
+
+
+def job_ended(*, finished: bool, reason: str, message: str = "") -> list[dict[str, Any]]:
+    """The conditions of a Job that has ended: ``Complete`` or ``Failed``.
+
+    A Job has conditions only once it ended, so they are written with the transition that
+    ends it, at no extra write; ``kubectl wait --for=condition=Complete ojob/NAME`` works.
+    """
+    stamp = now()
+    return [
+        {"type": "Complete", "status": "True" if finished else "False", "reason": reason,
+         "message": message, "lastTransitionTime": stamp},
+        {"type": "Failed", "status": "False" if finished else "True", "reason": reason,
+         "message": message, "lastTransitionTime": stamp},
+    ]

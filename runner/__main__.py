@@ -10,7 +10,7 @@ from types import FrameType
 
 import structlog
 
-from overseer import kube, logs
+from overseer import kube, logs, metrics
 from runner.registry import load
 from runner.worker import Runner
 
@@ -40,6 +40,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     )
     parser.add_argument("--lease-renew-every", type=float, default=5.0,
                         help="seconds between two renewals of the runner's Lease")
+    parser.add_argument("--metrics-port", type=int, default=0,
+                        help="serve Prometheus metrics on this port (0: off)")
     parser.add_argument("--log-level", default=os.environ.get("OVERSEER_LOG_LEVEL", "INFO"))
     parser.add_argument("--log-format", choices=["auto", "json", "console"], default="auto")
     return parser.parse_args(argv)
@@ -64,6 +66,7 @@ def main(argv: list[str] | None = None) -> None:
             sys.exit(2)
         registry = type(registry)({t: registry[t] for t in wanted})
 
+    metrics.serve(args.metrics_port)
     runner = Runner(
         api_client=kube.load_config(pool_size=args.concurrency + 4),
         namespace=args.namespace,

@@ -12,7 +12,7 @@ import json
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from overseer import kube
+from overseer import conditions, kube
 from overseer.api import MAX_RESULT_BYTES, Backoff, JobPhase
 
 
@@ -62,7 +62,8 @@ def finished(result: Any, *, spec: dict[str, Any], attempt: int) -> dict[str, An
             reason="ResultTooLarge", spec=spec, attempt=attempt, retry=False,
         )
     return {"phase": JobPhase.FINISHED, "result": result, "reason": None, "message": None,
-            "error": None, "nextAttemptAt": None, "finishedAt": kube.now()}
+            "error": None, "nextAttemptAt": None, "finishedAt": kube.now(),
+            "conditions": conditions.job_ended(finished=True, reason="Finished")}
 
 
 def failed(
@@ -86,12 +87,15 @@ def failed(
         }
     tried = f" after {attempt} attempts" if attempt > 1 else ""
     return {"phase": JobPhase.FAILED, "reason": reason, "message": text + tried,
-            "error": error, "nextAttemptAt": None, "finishedAt": kube.now()}
+            "error": error, "nextAttemptAt": None, "finishedAt": kube.now(),
+            "conditions": conditions.job_ended(finished=False, reason=reason,
+                                               message=text + tried)}
 
 
 def aborted(message: str) -> dict[str, Any]:
     return {"phase": JobPhase.ABORTED, "reason": "Aborted", "message": message,
-            "nextAttemptAt": None, "finishedAt": kube.now()}
+            "nextAttemptAt": None, "finishedAt": kube.now(),
+            "conditions": conditions.job_ended(finished=False, reason="Aborted", message=message)}
 
 
 def faulted(message: str, *, spec: dict[str, Any], attempt: int) -> dict[str, Any]:

@@ -41,6 +41,16 @@ class _Bucket:
             self.where[name] = len(self.names)
             self.names.append(name)
 
+    def depth_by_type(self, types: Iterable[str]) -> dict[str, int]:
+        """How many jobs of each of ``types`` wait in the queue, delayed retries included."""
+        depth = dict.fromkeys(types, 0)
+        with self._changed:
+            for body in [*self._bodies.values(), *self._delayed_bodies.values()]:
+                job_type = body.get("spec", {}).get("type")
+                if job_type in depth:
+                    depth[job_type] += 1
+        return depth
+
     def discard(self, name: str) -> None:
         at = self.where.pop(name, None)
         if at is None:
@@ -101,6 +111,16 @@ class EligibleQueue:
             self._buckets[key] = _Bucket([], {})
             heapq.heappush(self._heap, key)
         self._buckets[key].add(name)
+
+    def depth_by_type(self, types: Iterable[str]) -> dict[str, int]:
+        """How many jobs of each of ``types`` wait in the queue, delayed retries included."""
+        depth = dict.fromkeys(types, 0)
+        with self._changed:
+            for body in [*self._bodies.values(), *self._delayed_bodies.values()]:
+                job_type = body.get("spec", {}).get("type")
+                if job_type in depth:
+                    depth[job_type] += 1
+        return depth
 
     def discard(self, name: str) -> None:
         with self._changed:

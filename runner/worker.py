@@ -25,7 +25,7 @@ import structlog
 
 from overseer import kube
 from overseer.api import job_object_name
-from runner import outcomes
+from runner import metrics, outcomes
 from runner.attempt import Attempt, Cancelled, Interrupted, TimedOut
 from runner.claim import Claim, Claimer, ClaimLost
 from runner.context import Job
@@ -99,8 +99,13 @@ class Runner:
                              (self._watch_held, "held-watch")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.log.info("runner.started", types=sorted(self.registry), concurrency=self.concurrency)
+        next_gauges = 0.0
         try:
             while not self.stopping.is_set():
+                if time.monotonic() >= next_gauges:
+                    next_gauges = time.monotonic() + 1.0
+                    for job_type, depth in self.queue.depth_by_type(self.registry).items():
+                        metrics.queue_depth.labels(job_type).set(depth)
                 if not self._slots.acquire(timeout=0.5):
                     continue
                 body = self.queue.take(timeout=0.5)
@@ -110,8 +115,11 @@ class Runner:
                 claim = self.claimer.claim(body)
                 if claim is None:
                     # Another runner was first; the watch drops the job from the queue.
+                    metrics.claims.labels("conflict").inc()
                     self._slots.release()
                     continue
+                metrics.claims.labels("won").inc()
+                self._observe_handoff(claim)
                 self._hold(claim)
         finally:
             self._shut_down()
@@ -135,6 +143,14 @@ class Runner:
         self._stop_watching.set()
         self.lease.release()
         self.log.info("runner.stopped")
+
+    @staticmethod
+    def _observe_handoff(claim: Claim) -> None:
+        status = claim.body.get("status") or {}
+        if status.get("eligibleAt") and status.get("startedAt"):
+            waited = (kube.parse_time(status["startedAt"])
+                      - kube.parse_time(status["eligibleAt"])).total_seconds()
+            metrics.eligible_to_started.labels(claim.body["spec"]["type"]).observe(max(0, waited))
 
     def _held_now(self) -> list[Held]:
         with self._held_lock:
@@ -208,8 +224,15 @@ class Runner:
             bound = self.log.bind(graph=job.graph, job=job.name, type=job.type,
                                   attempt=job.attempt)
             bound.info("job.started")
-            status = self._run_attempt(job, claim, held, stopping, bound)
-            self._write(claim, status, bound)
+            metrics.running.inc()
+            began = time.monotonic()
+            try:
+                status = self._run_attempt(job, claim, held, stopping, bound)
+            finally:
+                metrics.running.dec()
+                metrics.handler_seconds.labels(job.type).observe(time.monotonic() - began)
+            outcome = self._write(claim, status, bound)
+            metrics.jobs.labels(job.type, outcome).inc()
         finally:
             with self._held_lock:
                 self._held.pop(claim.object_name, None)
@@ -256,17 +279,19 @@ class Runner:
         return outcomes.failed(type(error).__name__, str(error), reason="HandlerError",
                                spec=spec, attempt=job.attempt)
 
-    def _write(self, claim: Claim, status: dict[str, Any], bound: Any) -> None:
+    def _write(self, claim: Claim, status: dict[str, Any], bound: Any) -> str:
+        """Write the attempt's outcome; say how it ended, for the metrics."""
         try:
             self.claimer.write_outcome(claim, status)
         except ClaimLost as exc:
             bound.warning("job.claim_lost", dropped=str(status["phase"]), why=str(exc))
-            return
+            return "claim_lost"
         except kube.KubeError as exc:
             bound.error("job.outcome_write_failed", phase=str(status["phase"]), error=str(exc))
-            return
+            return "write_failed"
         event = "job." + str(status["phase"]).lower()
         if status["phase"] == "Finished":
             bound.info(event)
-        else:
-            bound.warning(event, reason=status.get("reason"), message=status.get("message"))
+            return "finished"
+        bound.warning(event, reason=status.get("reason"), message=status.get("message"))
+        return str(status.get("reason") or status["phase"]).lower()

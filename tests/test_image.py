@@ -226,9 +226,6 @@ def test_the_chart_passes_flags_the_processes_accept(helm: str) -> None:
     assert runner.log_format == "json"
 
 
-@pytest.mark.xfail(raises=SystemExit, strict=True,
-                   reason="overseer-operator and overseer-runner do not take --metrics-port "
-                   "yet; remove this mark when they do")
 def test_the_metrics_flag_is_accepted(helm: str) -> None:
     commands = rendered_commands(helm, {**POOL_VALUES, "metrics": {"enabled": True}})
     assert parse_operator(commands["ovs-overseer-operator"][1:]).metrics_port == 9090

@@ -6,7 +6,7 @@ from collections import Counter
 from pathlib import Path
 
 from overseer import kube
-from tests.conftest import read_ledger
+from tests.conftest import read_ledger, wait_for
 from tests.helpers import PhaseRecorder, graph, job, jobs_of, wait_graph
 
 FAST_BACKOFF = {"initialSeconds": 0.5, "factor": 2, "maxSeconds": 5}
@@ -154,3 +154,19 @@ def test_a_result_that_cannot_be_stored_fails_the_job_with_a_message(
     assert jobs["odd"]["message"] == ("ResultNotSerializable: the handler's return value is "
                                       "not JSON: Object of type object is not JSON serializable")
     assert "result" not in jobs["big"]
+
+
+def test_kubectl_wait_for_a_jobs_condition(cluster, namespace, start_runner):
+    start_runner(namespace, "tests.handlers.lifecycle")
+    cluster.apply(graph("cond", job("ok", "context"), job("no", "aborter")), namespace)
+    wait_for(lambda: len(jobs_of(cluster, namespace, "cond")) == 2, what="the Jobs created")
+
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Complete", "--timeout=30s",
+                    "ojob/cond-ok")
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Failed", "--timeout=30s",
+                    "ojob/cond-no")
+    cluster.kubectl("wait", "-n", namespace, "--for=condition=Failed", "--timeout=30s",
+                    "jobgraph/cond")
+    jobs = jobs_of(cluster, namespace, "cond")
+    assert [(c["type"], c["status"], c["reason"]) for c in jobs["no"]["status"]["conditions"]] == [
+        ("Complete", "False", "Aborted"), ("Failed", "True", "Aborted")]

@@ -105,3 +105,54 @@ def test_sigterm_with_nothing_running_exits_at_once(cluster, namespace, start_ru
     runner.popen.send_signal(signal.SIGTERM)
     assert runner.popen.wait(timeout=10) == 0
     assert [e["event"] for e in runner.events()][-2:] == ["runner.stopping", "runner.stopped"]
+
+
+def _free_port() -> int:
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _scrape(port: int) -> dict[str, float]:
+    import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
+    text = urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5).read().decode()
+    out = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            labels = ",".join(f"{k}={v}" for k, v in sorted(sample.labels.items()))
+            out[f"{sample.name}{{{labels}}}"] = sample.value
+    return out
+
+
+def test_runner_and_operator_serve_prometheus_metrics(
+    cluster, own_namespace, processes, start_runner
+):
+    ns = own_namespace
+    operator_port, runner_port = _free_port(), _free_port()
+    processes.start("operator", "-m", "controller", "--namespace", ns,
+                    "--metrics-port", str(operator_port))
+    start_runner(ns, "tests.handlers.lifecycle", "--metrics-port", str(runner_port))
+    cluster.apply(graph("measured", job("a", "context"), job("b", "context", "a"),
+                        job("c", "aborter", "a")), ns)
+    wait_graph(cluster, ns, "measured", "Failed")
+
+    runner = wait_for(lambda: (m := _scrape(runner_port))
+                      and m.get("overseer_runner_jobs_total{outcome=aborted,type=aborter}")
+                      and m, what="runner metrics")
+    assert runner["overseer_runner_jobs_total{outcome=finished,type=context}"] == 2
+    assert runner["overseer_runner_jobs_total{outcome=aborted,type=aborter}"] == 1
+    assert runner["overseer_runner_claims_total{result=won}"] == 3
+    assert runner["overseer_runner_handler_duration_seconds_count{type=context}"] == 2
+    assert runner["overseer_runner_eligible_to_started_seconds_count{type=context}"] == 2
+    assert runner["overseer_runner_running_handlers{}"] == 0
+
+    operator = wait_for(lambda: (m := _scrape(operator_port))
+                        and m.get("overseer_operator_graphs{phase=Failed}") == 1 and m,
+                        what="operator metrics")
+    assert operator["overseer_operator_jobs_created_total{}"] == 3
+    assert operator["overseer_operator_transitions_total{phase=Eligible,reason=}"] == 3
+    assert operator["overseer_operator_jobs{phase=Finished}"] == 2
+    assert operator["overseer_operator_jobs{phase=Aborted}"] == 1
+    assert operator["overseer_operator_live_runners{namespace=" + ns + "}"] == 1
