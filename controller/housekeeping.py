@@ -28,6 +28,9 @@ from overseer.api import GraphPhase, JobPhase
 log = structlog.get_logger("overseer.operator")
 
 TICK = 1.0
+# Every decision is also taken again on this period, whatever the events said: a write
+# that failed while the API server was away is retried, and nothing waits on a lost event.
+RESYNC = 10.0
 
 
 class Housekeeping:
@@ -45,12 +48,17 @@ class Housekeeping:
         self._deleting: set[tuple[str, str]] = set()
 
     async def run(self) -> None:
+        ticks_per_resync = int(RESYNC / TICK)
+        tick = 0
         while True:
             await asyncio.sleep(TICK)
+            tick += 1
             try:
                 await self.liveness.sweep()
                 for graph in list(self.index.graphs.values()):
                     await self._check(graph)
+                    if tick % ticks_per_resync == 0 and graph.expanded:
+                        await self.transitions.settle_graph(graph)
                 self._gauges()
             except Exception:  # noqa: BLE001 - one bad tick must not end housekeeping
                 log.exception("housekeeping.failed")

@@ -197,6 +197,11 @@ class Transitions:
             body = None
         except kube.NotFound:
             return False
+        except kube.KubeError as exc:
+            # The API server is away or refused for another reason. Nothing was written;
+            # housekeeping's periodic resync decides on this job again.
+            bound.warning("job.transition.failed", phase=status.get("phase"), error=str(exc))
+            return False
         finally:
             self._in_flight.discard(key)
             if promoting:

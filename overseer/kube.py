@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
 
+import urllib3
 from kubernetes import client, config, watch
 from kubernetes.client.rest import ApiException
 
@@ -48,7 +49,13 @@ class Gone(KubeError):
     """410: a watch asked for a resourceVersion the server no longer has."""
 
 
-_BY_STATUS = {409: Conflict, 404: NotFound, 410: Gone}
+class Unavailable(KubeError):
+    """No answer: the API server is down, restarting, or unreachable."""
+
+
+# 429 and 5xx are what a server that is starting, stopping or overloaded answers.
+_BY_STATUS = {409: Conflict, 404: NotFound, 410: Gone, 429: Unavailable, 500: Unavailable,
+              502: Unavailable, 503: Unavailable, 504: Unavailable}
 
 
 def translate(exc: ApiException) -> KubeError:
@@ -103,6 +110,8 @@ class Resource:
             return getattr(self._objects, method)(api.GROUP, api.VERSION, *args, **kwargs)
         except ApiException as exc:
             raise translate(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise Unavailable(0, "Unavailable", str(exc)) from exc
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self._call("get_namespaced_custom_object", namespace, self.plural, name)
@@ -159,6 +168,8 @@ class Resource:
             yield from stream
         except ApiException as exc:
             raise translate(exc) from exc
+        except urllib3.exceptions.HTTPError as exc:
+            raise Unavailable(0, "Unavailable", str(exc)) from exc
 
 
 def jobs(api_client: client.ApiClient) -> Resource:

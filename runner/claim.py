@@ -14,6 +14,7 @@ and says so in its log.
 
 from __future__ import annotations
 
+import time
 import uuid
 from dataclasses import dataclass
 from typing import Any
@@ -26,8 +27,12 @@ from overseer.api import JobPhase
 log = structlog.get_logger("overseer.runner")
 
 # Re-reads after a 409 on the outcome before giving up; each is caused by a write of
-# someone else, and the operator writes a Started job at most once.
+# someone else, and the operator writes a Started job at most once or twice.
 OUTCOME_RETRIES = 5
+# While the API server cannot be reached, the outcome is written again with this backoff.
+# It is kept until it is written or the claim is lost: once the runner's Lease lapses, the
+# operator hands the job to another runner and the next try finds the claim gone.
+UNAVAILABLE_BACKOFF = (0.2, 0.5, 1.0, 2.0, 5.0)
 
 
 @dataclass
@@ -88,15 +93,27 @@ class Claimer:
     def write_outcome(self, claim: Claim, status: dict[str, Any]) -> dict[str, Any]:
         """Write the outcome of the attempt ``claim`` holds; raise ``ClaimLost`` if it lost it."""
         version = claim.resource_version
-        for _ in range(OUTCOME_RETRIES):
+        conflicts = unavailable = 0
+        while conflicts < OUTCOME_RETRIES:
             try:
                 return self.jobs.patch_status(
                     claim.namespace, claim.object_name, status, resource_version=version
                 )
             except kube.NotFound as exc:
                 raise ClaimLost("the job was deleted") from exc
+            except kube.Unavailable as exc:
+                delay = UNAVAILABLE_BACKOFF[min(unavailable, len(UNAVAILABLE_BACKOFF) - 1)]
+                unavailable += 1
+                log.warning("job.outcome_write_retry", job=claim.object_name, error=str(exc),
+                            retry_in=delay)
+                time.sleep(delay)
+                continue
             except kube.Conflict:
-                current = self.jobs.get(claim.namespace, claim.object_name)
+                conflicts += 1
+                try:
+                    current = self.jobs.get(claim.namespace, claim.object_name)
+                except kube.Unavailable:
+                    continue
                 held = (current.get("status") or {}).get("claim")
                 if held != claim.token:
                     raise ClaimLost(

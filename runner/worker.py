@@ -112,7 +112,16 @@ class Runner:
                 if body is None or self.stopping.is_set():
                     self._slots.release()
                     continue
-                claim = self.claimer.claim(body)
+                try:
+                    claim = self.claimer.claim(body)
+                except kube.KubeError as exc:
+                    # The API server is away (restarting, say). Nothing was claimed; the
+                    # watch relists when it is back.
+                    self.log.warning("job.claim_failed", job=body["metadata"]["name"],
+                                     error=str(exc))
+                    self._slots.release()
+                    self.stopping.wait(1.0)
+                    continue
                 if claim is None:
                     # Another runner was first; the watch drops the job from the queue.
                     metrics.claims.labels("conflict").inc()
