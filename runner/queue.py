@@ -8,7 +8,7 @@ event and the queue with it.
 The order of picking: highest priority first (the graph's, then the job's); among equal
 priorities the oldest first, to the second that creation timestamps resolve; and among
 those, one at random, so that runners spread out over the work instead of all racing for
-the same job.
+the same job. A retry whose ``status.nextAttemptAt`` lies ahead is held back until then.
 """
 
 from __future__ import annotations
@@ -40,16 +40,6 @@ class _Bucket:
         if name not in self.where:
             self.where[name] = len(self.names)
             self.names.append(name)
-
-    def depth_by_type(self, types: Iterable[str]) -> dict[str, int]:
-        """How many jobs of each of ``types`` wait in the queue, delayed retries included."""
-        depth = dict.fromkeys(types, 0)
-        with self._changed:
-            for body in [*self._bodies.values(), *self._delayed_bodies.values()]:
-                job_type = body.get("spec", {}).get("type")
-                if job_type in depth:
-                    depth[job_type] += 1
-        return depth
 
     def discard(self, name: str) -> None:
         at = self.where.pop(name, None)

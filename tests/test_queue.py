@@ -50,3 +50,24 @@ def test_an_update_replaces_the_job_instead_of_adding_it_twice():
     assert len(queue) == 1
     assert queue.take(0)["spec"]["priority"] == 3
     assert queue.take(0) is None
+
+
+def test_a_retry_is_offered_only_once_its_next_attempt_is_due():
+    from datetime import datetime, timedelta, timezone
+    soon = (datetime.now(timezone.utc) + timedelta(seconds=0.3)).isoformat()
+    queue = EligibleQueue()
+    delayed = body("later")
+    delayed["status"] = {"nextAttemptAt": soon}
+    queue.put(delayed)
+    queue.put(body("now"))
+    assert queue.take(0)["metadata"]["name"] == "now"
+    assert queue.take(0) is None
+    assert len(queue) == 1
+    assert queue.take(2)["metadata"]["name"] == "later"
+
+
+def test_depth_counts_jobs_per_type_including_delayed_ones():
+    queue = EligibleQueue()
+    for name, job_type in (("a", "x"), ("b", "x"), ("c", "y")):
+        queue.put({**body(name), "spec": {"type": job_type}})
+    assert queue.depth_by_type(["x", "y", "z"]) == {"x": 2, "y": 1, "z": 0}
