@@ -13,17 +13,15 @@ import socket
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import structlog
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
+from controller.writer import Writer
 from overseer import kube
 from overseer.api import API_VERSION
-
-if TYPE_CHECKING:
-    from controller.transitions import Writer
 
 log = structlog.get_logger("overseer.operator")
 

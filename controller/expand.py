@@ -18,7 +18,7 @@ from controller import metrics
 from controller.events import EventPoster
 from controller.graph import InvalidGraph, validate
 from controller.index import GraphView
-from controller.transitions import Writer
+from controller.writer import Writer
 from overseer import conditions, kube
 from overseer.api import (
     API_VERSION, GRAPH_LABEL, TYPE_LABEL, GraphJob, GraphPhase, JobGraphSpec, JobPolicy,

@@ -25,7 +25,8 @@ from controller.housekeeping import Housekeeping
 from controller.index import Index
 from controller.liveness import Liveness
 from controller.status import StatusFlusher
-from controller.transitions import Transitions, Writer
+from controller.transitions import Transitions
+from controller.writer import Writer
 from overseer import kube
 from overseer.api import GRAPH_PLURAL, GROUP, JOB_PLURAL, RUNNER_LABEL, VERSION, GraphPhase, JobPhase
 

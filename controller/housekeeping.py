@@ -21,7 +21,8 @@ from controller import metrics
 from controller.events import EventPoster, job_ref
 from controller.index import GraphView, Index
 from controller.liveness import Liveness
-from controller.transitions import Transitions, Writer
+from controller.transitions import Transitions
+from controller.writer import Writer
 from overseer import kube
 from overseer.api import GraphPhase, JobPhase
 

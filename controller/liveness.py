@@ -23,7 +23,8 @@ from kubernetes import client
 from kubernetes.client.rest import ApiException
 
 from controller.index import Index
-from controller.transitions import Transitions, Writer
+from controller.transitions import Transitions
+from controller.writer import Writer
 from overseer.api import RUNNER_TYPES_ANNOTATION, JobPhase
 
 log = structlog.get_logger("overseer.operator")

@@ -16,7 +16,7 @@ import structlog
 
 from controller.events import EventPoster
 from controller.index import GraphView, Index
-from controller.transitions import Writer
+from controller.writer import Writer
 from overseer import conditions, kube
 from overseer.api import API_VERSION, GraphPhase, JobPhase
 

@@ -18,9 +18,7 @@ a decision taken on stale news fails with 409 instead of overwriting what a runn
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
-from typing import Any, TypeVar
+from typing import Any
 
 import structlog
 
@@ -28,31 +26,14 @@ from controller import graph as rules
 from controller import metrics
 from controller.events import EventPoster, job_ref
 from controller.index import GraphView, Index, JobView
+from controller.writer import Writer
 from overseer import conditions, kube
 from overseer.api import JobPhase
 
 log = structlog.get_logger("overseer.operator")
-T = TypeVar("T")
 
 # A job whose runner was lost this many times fails: its handler likely kills runners.
 MAX_RECLAIMS = 3
-
-
-class Writer:
-    """Runs the blocking client calls of the operator off the event loop."""
-
-    def __init__(self, api_client: Any, *, concurrency: int = 16) -> None:
-        self.api_client = api_client
-        self.jobs = kube.jobs(api_client)
-        self.graphs = kube.graphs(api_client)
-        self._pool = ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="writer")
-
-    async def run(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
-        loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._pool, lambda: fn(*args, **kwargs))
-
-    def shutdown(self) -> None:
-        self._pool.shutdown(wait=False, cancel_futures=True)
 
 
 def _aborted(reason: str, message: str) -> dict[str, Any]:
