@@ -30,6 +30,8 @@ def graph_status(view: GraphView) -> dict[str, Any]:
     """The status a graph should have, given what the index has seen of its Jobs."""
     counts = view.counts()
     total = view.total or 0
+    # Jobs created but not seen yet on the watch are Waiting, as every new Job is.
+    counts.waiting += max(0, total - len(view.jobs))
     done = counts.finished + counts.failed + counts.aborted
     previous = view.status
 

@@ -85,7 +85,7 @@ class Graph:
         self,
         name: str,
         *,
-        type: str,  # noqa: A002 - the field is called type everywhere in Overseer
+        type: str,  # the field is called type everywhere in Overseer
         args: Mapping[str, Any] | None = None,
         depends_on: Iterable[Dependency] | Dependency = (),
         priority: int | None = None,

@@ -230,6 +230,13 @@ def test_get_lists_the_graphs_of_the_namespace(cluster, namespace, start_runner)
     assert all(re.fullmatch(r"\d+s", row[4]) for row in rows[1:])
 
 
+def test_get_in_a_namespace_without_graphs_says_so(cluster, own_namespace):
+    result = overseer(cluster, "-n", own_namespace, "get")
+
+    assert (result.returncode, result.stderr, result.stdout) == (
+        0, "", f"no graphs in namespace {own_namespace}\n")
+
+
 def test_get_graph_shows_its_jobs_as_a_table(cluster, namespace, start_runner):
     start_runner(namespace, "tests.handlers.basic")
     cluster.apply(failing().manifest(), namespace)
@@ -441,6 +448,8 @@ def test_user_errors_are_one_line_on_stderr_with_exit_code_2(cluster, namespace,
          f'overseer: jobgraph "nope" not found in namespace "{namespace}"'),
         ([*ns, "cancel", "nope"],
          f'overseer: jobgraph "nope" not found in namespace "{namespace}"'),
+        ([*ns, "submit", "-", "--timeout", "5"],
+         "overseer: --timeout limits --follow; give both, or neither"),
         ([*ns, "dag", "taken", "--format", "png"],
          "overseer: --format png writes an image file; name it with --output FILE"),
         ([*ns, "submit", "-"],

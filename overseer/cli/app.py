@@ -49,11 +49,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         return args.run(session, args)
     except CliError as exc:
         return _fail(exc.message, code=exc.code)
+    except kube.Unavailable as exc:
+        if exc.status:
+            return _fail(f"the API server is unavailable ({exc.status} {exc.reason}): "
+                         f"{exc.message}")
+        return _unreachable(session, exc.__cause__ or exc)
     except kube.KubeError as exc:
         return _fail(f"the API server answered {exc.status} {exc.reason}: {exc.message}")
     except urllib3.exceptions.HTTPError as exc:
-        where = (session.host if session is not None else None) or "its address"
-        return _fail(f"cannot reach the API server at {where}: {_network_problem(exc)}")
+        # Requests made outside kube.Resource (none today) would fail this way.
+        return _unreachable(session, exc)
     except config.ConfigException as exc:
         return _fail(f"cannot load the kubeconfig: {exc}")
     except KeyboardInterrupt:
@@ -65,6 +70,11 @@ def _fail(message: str, *, code: int = ERROR) -> int:
     # Plain print, not rich: the message must stay one line whatever the terminal's width.
     print(f"{PROG}: {message}", file=sys.stderr)
     return code
+
+
+def _unreachable(session: Session | None, exc: BaseException) -> int:
+    where = (session.host if session is not None else None) or "its address"
+    return _fail(f"cannot reach the API server at {where}: {_network_problem(exc)}")
 
 
 def _network_problem(exc: BaseException) -> str:

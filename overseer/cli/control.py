@@ -39,7 +39,7 @@ def _patch(session: Session, name: str, body: dict[str, Any]) -> dict[str, Any]:
     except kube.NotFound:
         raise CliError(
             f'jobgraph "{name}" not found in namespace "{session.namespace}"') from None
-    except kube.Conflict:
+    except (kube.Conflict, kube.Unavailable):
         raise
     except kube.KubeError as exc:
         raise CliError(f'the API server refused to change jobgraph "{name}": '

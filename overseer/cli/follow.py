@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TaskID, TextColumn
@@ -25,10 +25,12 @@ from overseer import kube
 from overseer.api import GRAPH_LABEL
 from overseer.cli.errors import ERROR, GRAPH_FAILED, OK, CliError
 from overseer.cli.session import Session
+from overseer.cli.snapshot import error_text
 
-# A watch is renewed this often even if nothing happens, so a dropped connection that the
-# server never closed is noticed.
-WATCH_SECONDS = 60
+# A watch is renewed this often even if nothing happens, and the graphs are read afresh
+# then: a connection that died without the server closing it, or an event lost on the
+# way, delays the display by at most this long instead of stalling it for ever.
+WATCH_SECONDS = 30
 # How many failed jobs the end of a failed graph lists, with their errors.
 LISTED_FAILURES = 20
 PHASE_ORDER = ("waiting", "eligible", "started", "finished", "failed", "aborted")
@@ -97,13 +99,18 @@ class _Watches:
                         if event["type"] != "BOOKMARK":
                             self.events.put((namespace, event))
                 except kube.Gone:
-                    # Too far behind to resume: read the graphs afresh and go on from there.
-                    for name in names:
-                        body = graphs.get(namespace, name)
-                        self.events.put((namespace, {"type": "MODIFIED", "object": body}))
-                        version = body["metadata"]["resourceVersion"]
+                    pass  # too far behind to resume: the fresh read below catches up
+                version = self._reread(namespace, names, selectors)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
             self.events.put((namespace, exc))
+
+    def _reread(self, namespace: str, names: list[str], selectors: dict[str, str]) -> str:
+        """Put each graph as it is now on the queue; the list's version to watch on from."""
+        listing = self.session.graphs.list(namespace, **selectors)
+        for body in listing["items"]:
+            if body["metadata"]["name"] in names:
+                self.events.put((namespace, {"type": "MODIFIED", "object": body}))
+        return listing["metadata"]["resourceVersion"]
 
 
 def follow(session: Session, bodies: Iterable[dict[str, Any]], *, timeout: float | None) -> int:
@@ -130,23 +137,24 @@ def follow(session: Session, bodies: Iterable[dict[str, Any]], *, timeout: float
             left = None if deadline is None else deadline - time.monotonic()
             if left is not None and left <= 0:
                 display.stop()
-                running = ", ".join(f"{i.name} {i.phase} {i.summary()}"
+                running = "; ".join(f"jobgraph/{i.name}: {i.phase}, {i.summary()}"
                                     for i in followed.values() if not i.is_over)
-                raise CliError(f"timed out after {timeout:g}s waiting for {running}")
+                raise CliError(f"timed out after {timeout:g}s waiting for {running} "
+                               "(the graph goes on running)")
             try:
-                namespace, event = watches.events.get(timeout=min(left or 1.0, 1.0))
+                namespace, event = watches.events.get(timeout=1.0 if left is None else min(left, 1.0))
             except queue.Empty:
                 continue
             if isinstance(event, BaseException):
                 raise event
             body = event["object"]
-            item = followed.get((namespace, body["metadata"]["name"]))
-            if item is None:
+            changed = followed.get((namespace, body["metadata"]["name"]))
+            if changed is None:
                 continue
             if event["type"] == "DELETED":
-                raise CliError(f'jobgraph "{item.name}" was deleted while it ran')
-            item.body = body
-            display.update(item)
+                raise CliError(f'jobgraph "{changed.name}" was deleted while it ran')
+            changed.body = body
+            display.update(changed)
 
     return report(session, list(followed.values()))
 
@@ -168,22 +176,20 @@ def report(session: Session, graphs: list[Followed]) -> int:
 
 
 def _failed_jobs(session: Session, item: Followed) -> list[str]:
-    # The server filters on phase (a selectable field), so this reads only the failed Jobs.
-    items = session.jobs.list(
+    # The server filters on phase (a selectable field) and returns one page, so a graph
+    # with thousands of failed jobs costs a small read; the count comes from the status.
+    listing = session.jobs.list(
         item.namespace, label_selector=f"{GRAPH_LABEL}={item.name}",
-        field_selector="status.phase=Failed")["items"]
+        field_selector="status.phase=Failed", limit=LISTED_FAILURES)
+    items = listing["items"]
     lines = []
-    for body in sorted(items, key=lambda b: b["spec"]["name"])[:LISTED_FAILURES]:
+    for body in sorted(items, key=lambda b: b["spec"]["name"]):
         status = body.get("status") or {}
-        error = status.get("error") or {}
-        if error.get("type"):
-            why = f"{error['type']}: {error['message']}" if error.get("message") else error["type"]
-        else:
-            why = status.get("message") or status.get("reason") or "no error recorded"
-        lines.append(f"{body['spec']['name']} failed (attempt {status.get('attempt', 0)}): {why}")
-    if len(items) > LISTED_FAILURES:
-        lines.append(f"and {len(items) - LISTED_FAILURES} more failed jobs: "
-                     f"overseer get {item.name}")
+        lines.append(f"{body['spec']['name']} failed (attempt {status.get('attempt', 0)}): "
+                     f"{error_text(status)}")
+    more = item.counts.get("failed", len(items)) - len(items)
+    if more > 0:
+        lines.append(f"and {more} more failed jobs: overseer -n {item.namespace} get {item.name}")
     return lines
 
 
@@ -193,7 +199,7 @@ class _Lines:
     def __init__(self, console: Console) -> None:
         self.console = console
 
-    def __enter__(self) -> _Lines:
+    def __enter__(self) -> Self:
         return self
 
     def __exit__(self, *exc: object) -> None:
@@ -215,7 +221,9 @@ class _Live:
         self.progress = Progress(
             TextColumn("{task.fields[name]}", style="bold"),
             TextColumn("{task.fields[phase]}"),
-            BarColumn(),
+            # Plain colours: rich's default truecolour shades come out grey on 16-colour
+            # terminals, which made a finished bar look empty.
+            BarColumn(complete_style="blue", finished_style="green"),
             MofNCompleteColumn(),
             TextColumn("{task.fields[others]}"),
             console=console,
@@ -226,7 +234,7 @@ class _Live:
             for g in graphs
         }
 
-    def __enter__(self) -> _Live:
+    def __enter__(self) -> Self:
         self.progress.start()
         return self
 

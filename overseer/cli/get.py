@@ -42,6 +42,9 @@ def add_parser(commands: argparse._SubParsersAction) -> None:
 def run(session: Session, args: argparse.Namespace) -> int:
     if args.graph is None:
         items = session.graphs.list(session.namespace)["items"]
+        if not items:
+            session.console.print(f"no graphs in namespace {session.namespace}")
+            return OK
         session.console.print(graphs_table(items, now=utcnow()))
         return OK
     shot = snapshot(session, args.graph)

@@ -8,7 +8,7 @@ exists, gives the phase and the rest of the status. A job whose Job does not exi
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime, timezone
+from datetime import UTC, datetime
 from typing import Any
 
 from overseer import kube
@@ -41,14 +41,6 @@ class JobRow:
         end = kube.parse_time(finished) if finished else now
         return max(0.0, (end - kube.parse_time(started)).total_seconds())
 
-    @property
-    def error_text(self) -> str:
-        """What made the job fail, as "Type: message"."""
-        error = self.status.get("error") or {}
-        if error.get("type"):
-            return f"{error['type']}: {error['message']}" if error.get("message") else error["type"]
-        return self.status.get("message") or self.status.get("reason") or "no error recorded"
-
 
 @dataclass(frozen=True)
 class GraphSnapshot:
@@ -61,6 +53,14 @@ class GraphSnapshot:
 
     def nodes(self) -> list[Node]:
         return [Node(j.name, j.phase, j.depends_on) for j in self.jobs]
+
+
+def error_text(status: dict[str, Any]) -> str:
+    """What made a job fail, as "Type: message", from its status."""
+    error = status.get("error") or {}
+    if error.get("type"):
+        return f"{error['type']}: {error['message']}" if error.get("message") else error["type"]
+    return status.get("message") or status.get("reason") or "no error recorded"
 
 
 def get_graph(session: Session, name: str) -> dict[str, Any]:
@@ -96,4 +96,4 @@ def snapshot(session: Session, name: str) -> GraphSnapshot:
 
 
 def utcnow() -> datetime:
-    return datetime.now(timezone.utc)
+    return datetime.now(UTC)

@@ -37,6 +37,8 @@ def _positive(value: str) -> float:
 
 
 def run(session: Session, args: argparse.Namespace) -> int:
+    if args.timeout is not None and not args.follow:
+        raise CliError("--timeout limits --follow; give both, or neither")
     documents = manifests.read(args.file)
     # Every document is parsed and checked for kind and name before the first is created,
     # so a typo in the third does not leave the first two created. What only the API
@@ -56,6 +58,8 @@ def create(session: Session, document: dict[str, Any]) -> dict[str, Any]:
     except kube.Conflict:
         raise CliError(f'jobgraph "{name}" already exists in namespace "{namespace}"; '
                        "delete it or choose another name") from None
+    except kube.Unavailable:
+        raise  # not a verdict on the manifest: reported as the server being unreachable
     except kube.NotFound as exc:
         raise CliError(f'cannot create jobgraph "{name}" in namespace "{namespace}": '
                        f"{exc.message}") from None
