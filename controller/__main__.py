@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import logging
 import os
 
 import kopf
@@ -45,6 +46,9 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
 def main(argv: list[str] | None = None) -> None:
     args = parse(argv)
     logs.configure(level=args.log_level, fmt=args.log_format)
+    # kopf logs every handler call at INFO ("Handler 'job_event' succeeded"): a line per
+    # watch event. The operator's own events say what happened; keep kopf's warnings.
+    logging.getLogger("kopf.objects").setLevel(max(logging.WARNING, logging.getLogger().level))
     import controller.handlers  # noqa: F401  (registers the handlers with kopf)
 
     if not args.namespace and not args.all_namespaces:

@@ -113,6 +113,8 @@ async def reject(
         "reason": error.reason,
         "message": error.message,
         "total": len(body.get("spec", {}).get("jobs") or []),
+        "counts": None,
+        "progress": f"0/{len(body.get('spec', {}).get('jobs') or [])}",
         "observedGeneration": generation,
         "finishedAt": kube.now(),
         "conditions": conditions.merge((body.get("status") or {}).get("conditions", []), [

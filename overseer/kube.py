@@ -45,6 +45,10 @@ class NotFound(KubeError):
     """404: the object, or its kind, does not exist."""
 
 
+class ConfigError(Exception):
+    """No usable kubeconfig or in-cluster configuration."""
+
+
 class Gone(KubeError):
     """410: a watch asked for a resourceVersion the server no longer has."""
 
@@ -81,13 +85,19 @@ def parse_time(value: str) -> datetime:
 def load_config(*, pool_size: int = 32) -> client.ApiClient:
     """An API client for the cluster this process runs in, or the one its kubeconfig names."""
     configuration = client.Configuration()
-    if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
-        config.load_incluster_config(client_configuration=configuration)
-    else:
-        # The client reads KUBECONFIG once, at import; read it at call time instead.
-        config.load_kube_config(
-            config_file=os.environ.get("KUBECONFIG") or None, client_configuration=configuration
-        )
+    try:
+        if os.environ.get("KUBERNETES_SERVICE_HOST") and not os.environ.get("KUBECONFIG"):
+            config.load_incluster_config(client_configuration=configuration)
+        else:
+            # The client reads KUBECONFIG once, at import; read it at call time instead.
+            config.load_kube_config(
+                config_file=os.environ.get("KUBECONFIG") or None,
+                client_configuration=configuration,
+            )
+    except (config.ConfigException, OSError) as exc:
+        where = os.environ.get("KUBECONFIG") or "~/.kube/config"
+        raise ConfigError(f"no cluster to talk to: {exc} (looked in {where}; set KUBECONFIG, "
+                          "or run in a pod with a service account)") from exc
     # The default pool holds a handful of connections; concurrent claims and creates would
     # queue behind it and open throwaway connections.
     configuration.connection_pool_maxsize = pool_size

@@ -67,8 +67,13 @@ def main(argv: list[str] | None = None) -> None:
         registry = type(registry)({t: registry[t] for t in wanted})
 
     metrics.serve(args.metrics_port)
+    try:
+        api_client = kube.load_config(pool_size=args.concurrency + 4)
+    except kube.ConfigError as exc:
+        log.error("runner.no_cluster", error=str(exc))
+        sys.exit(2)
     runner = Runner(
-        api_client=kube.load_config(pool_size=args.concurrency + 4),
+        api_client=api_client,
         namespace=args.namespace,
         registry=registry,
         identity=args.identity,
