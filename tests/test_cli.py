@@ -245,7 +245,10 @@ def test_get_graph_shows_its_jobs_as_a_table(cluster, namespace, start_runner):
     result = overseer(cluster, "-n", namespace, "get", "oops")
 
     assert (result.returncode, result.stderr) == (0, "")
-    rows = columns(result.stdout)
+    summary, blank, table = result.stdout.split("\n", 2)
+    assert (summary, blank) == (
+        "jobgraph/oops Failed: 1 of 3 jobs failed (bad), 1 aborted, 1 finished", "")
+    rows = columns(table)
     assert rows[0] == ["NAME", "TYPE", "PHASE", "ATTEMPT", "RUNNER", "DURATION", "REASON",
                        "MESSAGE"]
     by_name = {row[0]: row for row in rows[1:]}
@@ -275,6 +278,7 @@ def test_get_tree_shows_each_job_under_its_first_dependency(cluster, namespace, 
 
     assert (result.returncode, result.stderr) == (0, "")
     assert result.stdout == (
+        "jobgraph/diamond Finished: all 4 jobs finished\n\n"
         "diamond\n"
         "└── a Finished\n"
         "    ├── b Finished\n"

@@ -48,6 +48,12 @@ def run(session: Session, args: argparse.Namespace) -> int:
         session.console.print(graphs_table(items, now=utcnow()))
         return OK
     shot = snapshot(session, args.graph)
+    # The graph's own word first: a rejected graph has no jobs to show, only its message.
+    status = shot.body.get("status") or {}
+    summary = f"jobgraph/{shot.name} {status.get('phase', 'Pending')}"
+    if status.get("message"):
+        summary += f": {status['message']}"
+    session.console.print(Text(summary), end="\n\n")
     if args.tree:
         session.console.print(jobs_tree(shot.name, shot.jobs))
     else:
