@@ -9,7 +9,7 @@ fi
 stamp="$venv/.overseer-installed"
 if [[ ! -f "$stamp" || "$repo/pyproject.toml" -nt "$stamp" ]]; then
   "$venv/bin/python" -m pip install --quiet --upgrade pip
-  "$venv/bin/python" -m pip install --quiet -e "$repo[test]"
+  "$venv/bin/python" -m pip install --quiet -e "$repo[test,bench]"
   touch "$stamp"
 fi
 export PATH="$venv/bin:$PATH"

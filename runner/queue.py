@@ -7,8 +7,10 @@ event and the queue with it.
 
 The order of picking: highest priority first (the graph's, then the job's); among equal
 priorities the oldest first, to the second that creation timestamps resolve; and among
-those, one at random, so that runners spread out over the work instead of all racing for
-the same job. A retry whose ``status.nextAttemptAt`` lies ahead is held back until then.
+the oldest ``SPREAD`` of those, one at random, so that runners spread out over the work
+instead of all racing for the same job. (Drawing only from the oldest second's jobs made
+runners collide as that second's last few jobs were left.) A retry whose
+``status.nextAttemptAt`` lies ahead is held back until then.
 """
 
 from __future__ import annotations
@@ -29,6 +31,9 @@ from overseer.api import TYPE_LABEL, JobPhase
 log = structlog.get_logger("overseer.runner")
 
 Key = tuple[int, int, str]  # (-graph priority, -job priority, creation timestamp)
+
+# How many of the oldest jobs of the top priority a runner draws from at random.
+SPREAD = 64
 
 
 @dataclass
@@ -141,20 +146,33 @@ class EligibleQueue:
         with self._changed:
             while True:
                 self._release_due()
-                while self._heap:
-                    bucket = self._buckets[self._heap[0]]
-                    if bucket.names:
-                        name = self._rng.choice(bucket.names)
-                        body = self._bodies[name]
-                        self._discard(name)
-                        return body
-                    del self._buckets[heapq.heappop(self._heap)]
+                name = self._pick()
+                if name is not None:
+                    body = self._bodies[name]
+                    self._discard(name)
+                    return body
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return None
                 if self._delayed:
                     remaining = min(remaining, max(0.0, self._delayed[0][0] - time.time()))
                 self._changed.wait(remaining)
+
+    def _pick(self) -> str | None:
+        """A job of the top priority, at random among its ``SPREAD`` oldest."""
+        while self._heap and not self._buckets[self._heap[0]].names:
+            del self._buckets[heapq.heappop(self._heap)]
+        if not self._heap:
+            return None
+        top = self._heap[0][:2]
+        pool: list[str] = []
+        # Buckets are few (one per priority and second), so looking at the oldest of them
+        # in order is cheap.
+        for key in heapq.nsmallest(SPREAD, self._heap):
+            if key[:2] != top or len(pool) >= SPREAD:
+                break
+            pool.extend(self._buckets[key].names[:SPREAD - len(pool)])
+        return self._rng.choice(pool)
 
     def _release_due(self) -> None:
         now = time.time()

@@ -19,6 +19,10 @@ from tests.conftest import REPO, Cluster
 
 pytestmark = pytest.mark.e2e
 
+# The benchmark samples processes with psutil (the `bench` extra); without it there is
+# nothing to run.
+pytest.importorskip("psutil", reason="the benchmark needs psutil: pip install -e '.[bench]'")
+
 
 def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tmp_path: Path):
     out = tmp_path / "bench"
@@ -30,7 +34,7 @@ def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tm
     done = subprocess.run(
         [sys.executable, "-m", "bench.run", "--quick", "--cases", cases, "--out", str(out),
          "--kubectl", cluster.kubectl_path],
-        cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=240,
+        check=False, cwd=REPO, env=cluster.env, capture_output=True, text=True, timeout=240,
     )
 
     assert done.returncode == 0, done.stderr[-3000:]
@@ -53,9 +57,10 @@ def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tm
         assert case["completed"] is True
         assert case["job_phases"] == {"Finished": case["jobs"]}
         assert case["jobs_per_s"] > 0
-        # Every job is created once, claimed once and finished once by a successful write.
+        # Every job is created, claimed and finished by successful writes (at least: the
+        # counts are the whole API server's, and the cluster may be shared).
         jobs_writes = case["writes"]["by_resource"]["jobs.overseer.dev"]
-        assert jobs_writes["ok"] == case["jobs"]
+        assert jobs_writes["ok"] >= case["jobs"]
         assert case["writes"]["by_resource"]["jobs/status.overseer.dev"]["ok"] >= 2 * case["jobs"]
         assert case["claims"]["successful"] == case["jobs"]
         assert case["usage"]["operator"]["peak_rss_mb"] > 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 import random
 from collections import Counter
 
-from runner.queue import EligibleQueue
+from runner.queue import SPREAD, EligibleQueue
 
 
 def body(name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z") -> dict:
@@ -13,13 +13,32 @@ def body(name: str, *, priority: int = 0, created: str = "2026-01-01T00:00:00Z")
             "spec": {"priority": priority}}
 
 
-def test_highest_priority_first_then_oldest():
+def test_highest_priority_first():
     queue = EligibleQueue()
     queue.put(body("new-low", created="2026-01-01T00:00:09Z"))
     queue.put(body("old-low", created="2026-01-01T00:00:01Z"))
     queue.put(body("high", priority=5, created="2026-01-01T00:00:05Z"))
-    assert [queue.take(0)["metadata"]["name"] for _ in range(3)] == ["high", "old-low", "new-low"]
+    assert queue.take(0)["metadata"]["name"] == "high"
+    assert {queue.take(0)["metadata"]["name"] for _ in range(2)} == {"old-low", "new-low"}
     assert queue.take(0) is None
+
+
+def test_graph_priority_outranks_job_priority():
+    queue = EligibleQueue()
+    queue.put({**body("job-says-urgent", priority=100), "spec": {"priority": 100}})
+    queue.put({**body("graph-says-urgent"), "spec": {"graphPriority": 1, "priority": -5}})
+    assert queue.take(0)["metadata"]["name"] == "graph-says-urgent"
+
+
+def test_the_oldest_jobs_are_drawn_from_first():
+    queue = EligibleQueue(rng=random.Random(7))
+    for i in range(SPREAD + 40):
+        queue.put(body(f"old-{i}", created="2026-01-01T00:00:01Z"))
+    for i in range(40):
+        queue.put(body(f"new-{i}", created="2026-01-01T00:00:02Z"))
+    # While the oldest second still has SPREAD jobs, only they are drawn.
+    first = [queue.take(0)["metadata"]["name"] for _ in range(41)]
+    assert all(name.startswith("old-") for name in first)
 
 
 def test_equals_are_offered_at_random():

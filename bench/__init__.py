@@ -1,0 +1,1 @@
+"""The benchmark of Overseer: ``python -m bench.run``; see ``docs/bench.md``."""
