@@ -60,7 +60,7 @@ class Transitions:
         """Act on news about ``job``: it, or the jobs waiting for it, may move on now."""
         if graph.rerunning:
             return
-        if graph.parallelism and not job.phase in (JobPhase.WAITING, JobPhase.ELIGIBLE):
+        if graph.parallelism and job.phase not in (JobPhase.WAITING, JobPhase.ELIGIBLE):
             # A slot may have come free: any ready job of the graph may take it.
             await self.settle_graph(graph)
             return

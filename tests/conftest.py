@@ -23,7 +23,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 
 from overseer import kube
 from overseer.devcluster import ControlPlane

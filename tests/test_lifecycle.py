@@ -5,7 +5,6 @@ from __future__ import annotations
 from collections import Counter
 from pathlib import Path
 
-from overseer import kube
 from tests.conftest import read_ledger, wait_for
 from tests.helpers import PhaseRecorder, graph, job, jobs_of, wait_graph
 
