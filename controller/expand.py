@@ -79,14 +79,26 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
         await reject(body, view, writer, events, exc)
         return
 
+    uid = body["metadata"]["uid"]
     existing = await writer.run(
         writer.jobs.list, namespace, label_selector=f"{GRAPH_LABEL}={name}"
     )
-    have = {item["metadata"]["name"] for item in existing.get("items", [])}
+    have = set()
+    for item in existing.get("items", []):
+        if _owner(item) != uid:
+            # Left by an earlier graph of this name, deleted just now: the garbage collector
+            # is removing them. Creating beside them would adopt none and miss some.
+            raise kopf.TemporaryError(
+                f"Jobs of an earlier JobGraph {name} are still being deleted", delay=2)
+        have.add(item["metadata"]["name"])
     missing = [e for e in spec.jobs if job_object_name(name, e.name) not in have]
     bound.info("graph.expanding", total=len(spec.jobs), missing=len(missing))
+    # From here the index may count this graph: what is not created yet counts as Waiting.
+    view.expanded = True
+    view.dirty = True
 
     gate = asyncio.Semaphore(CREATE_CONCURRENCY)
+    collisions: list[str] = []
 
     async def create(entry: GraphJob) -> None:
         async with gate:
@@ -94,12 +106,32 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
                 await writer.run(writer.jobs.create, namespace, job_body(body, entry, spec))
                 metrics.jobs_created.inc()
             except kube.Conflict:
-                pass  # created by an earlier run of this operator: that is the goal
+                # Created by an earlier run of this operator (the goal), or the name is taken.
+                other = await writer.run(writer.jobs.get, namespace,
+                                         job_object_name(name, entry.name))
+                if _owner(other) == uid:
+                    return
+                if other.get("spec", {}).get("graph") == name:
+                    raise kopf.TemporaryError(
+                        f"Jobs of an earlier JobGraph {name} are still being deleted",
+                        delay=2) from None
+                collisions.append(f"{entry.name} (taken by job {other['spec'].get('name')} "
+                                  f"of graph {other['spec'].get('graph')})")
 
     await asyncio.gather(*(create(e) for e in missing))
-    view.expanded = True
-    view.dirty = True
+    if collisions:
+        view.expanded = False
+        await reject(body, view, writer, events, InvalidGraph(
+            "JobNameTaken",
+            f"the Job names <graph>-<job> of these jobs are already used in this namespace: "
+            f"{', '.join(sorted(collisions))}; rename the jobs or the graph"))
+        return
     bound.info("graph.expanded", total=len(spec.jobs), created=len(missing))
+
+
+def _owner(job: dict[str, Any]) -> str | None:
+    refs = job.get("metadata", {}).get("ownerReferences") or []
+    return next((r.get("uid") for r in refs if r.get("kind") == "JobGraph"), None)
 
 
 async def reject(

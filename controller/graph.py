@@ -48,9 +48,11 @@ def validate(graph_name: str, jobs: Sequence[GraphJob]) -> None:
 
     cycle = find_cycle({j.name: j.depends_on for j in jobs})
     if cycle:
+        shown = cycle if len(cycle) <= 12 else [
+            *cycle[:6], f"... {len(cycle) - 9} more ...", *cycle[-3:]]
         raise InvalidGraph(
             "DependencyCycle",
-            f"the dependencies form a cycle: {' -> '.join(cycle)} "
+            f"the dependencies form a cycle: {' -> '.join(shown)} "
             "(each job depends on the next); remove one of these dependencies",
         )
 

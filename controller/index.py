@@ -35,6 +35,8 @@ class JobView:
     cancel_requested: bool = False
     reclaims: int = 0
     eligible_at: str | None = None
+    owner: str | None = None  # uid of the JobGraph that owns the Job
+
 
     @classmethod
     def from_body(cls, body: Mapping[str, Any]) -> JobView:
@@ -54,6 +56,8 @@ class JobView:
             cancel_requested=bool(status.get("cancelRequested")),
             reclaims=status.get("reclaims") or 0,
             eligible_at=status.get("eligibleAt"),
+            owner=next((ref.get("uid") for ref in body["metadata"].get("ownerReferences", ())
+                        if ref.get("kind") == "JobGraph"), None),
         )
 
 
@@ -156,6 +160,10 @@ class Index:
             view = self.graphs[(meta["namespace"], meta["name"])] = GraphView(
                 namespace=meta["namespace"], name=meta["name"]
             )
+        if view.uid is None:
+            # Jobs seen before their graph may be leftovers of an earlier graph of this name.
+            for stale in [j.name for j in view.jobs.values() if j.owner not in (None, meta["uid"])]:
+                view.remove(stale)
         view.uid = meta["uid"]
         view.generation = meta.get("generation")
         spec = body.get("spec", {})
@@ -179,6 +187,8 @@ class Index:
             return None
         graph = self.graph(body["metadata"]["namespace"], graph_name)
         job = JobView.from_body(body)
+        if graph.uid is not None and job.owner not in (None, graph.uid):
+            return None  # a Job of an earlier graph of this name, about to be collected
         known = graph.jobs.get(job.name)
         if known is not None and not is_newer(job.resource_version, known.resource_version):
             return graph, known

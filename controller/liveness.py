@@ -7,6 +7,10 @@ that is longer ago than the Lease's duration. Clocks that disagree between machi
 make a live runner look dead; the price is that after an operator restart every runner
 gets a full lease duration before it can be judged.
 
+Silence is only evidence while the operator can hear: before it judges anyone it checks
+that the API server answers, and after a time when it did not (an outage, a restart of the
+API server) every runner gets a full lease duration again to renew.
+
 A dead runner's Started jobs go back to Eligible (``Transitions.reclaim``) and its Lease is
 deleted. If the runner was only paused and comes back, its Lease is gone, its claims carry
 tokens that no job holds any more, and it drops the outcomes it computed.
@@ -54,6 +58,8 @@ class Liveness:
         self.runners: dict[RunnerKey, RunnerView] = {}
         # Holders of Started jobs with no Lease at all, and since when that is so.
         self._orphaned_since: dict[RunnerKey, float] = {}
+        # When the operator last found the API server not answering.
+        self._deaf_at = float("-inf")
 
     def observe(self, body: dict[str, Any]) -> None:
         meta, spec = body["metadata"], body.get("spec") or {}
@@ -84,7 +90,16 @@ class Liveness:
     async def sweep(self) -> None:
         """Judge every runner once, and hand back the jobs of the dead ones."""
         now = time.monotonic()
-        dead = {key: r for key, r in self.runners.items() if now - r.last_seen > r.duration}
+        dead = {key: r for key, r in self.runners.items()
+                if now - max(r.last_seen, self._deaf_at) > r.duration}
+        orphans = {(g.namespace, j.runner) for g in self.index.graphs.values()
+                   for j in g.jobs.values() if j.phase is JobPhase.STARTED and j.runner}
+        orphans -= set(self.runners)
+        if (dead or orphans) and not await self._can_hear(next(iter(dead or orphans))[0]):
+            self._deaf_at = now
+            log.warning("liveness.deaf", why="the API server does not answer; judging no "
+                        "runner until it has answered for a full lease duration")
+            return
         for key, runner in dead.items():
             log.warning("runner.lost", namespace=runner.namespace, runner=runner.holder,
                         silent_for=round(now - runner.last_seen, 1))
@@ -94,15 +109,23 @@ class Liveness:
             self.runners.pop(key, None)
 
         # Started jobs whose runner has no Lease at all: it died before the operator (re)started.
-        holders = {(g.namespace, j.runner) for g in self.index.graphs.values()
-                   for j in g.jobs.values() if j.phase is JobPhase.STARTED and j.runner}
-        for key in holders - set(self.runners):
+        for key in orphans:
             since = self._orphaned_since.setdefault(key, now)
-            if now - since > self.orphan_grace:
+            if now - max(since, self._deaf_at) > self.orphan_grace:
                 await self._reclaim(key, why=f"runner {key[1]} has no lease")
                 self._orphaned_since.pop(key, None)
-        for key in set(self._orphaned_since) - holders:
+        for key in set(self._orphaned_since) - orphans:
             self._orphaned_since.pop(key, None)
+
+    async def _can_hear(self, namespace: str) -> bool:
+        """Whether the API server answers a read now: a cheap list of one Lease."""
+        api = client.CoordinationV1Api(self.writer.api_client)
+        try:
+            await self.writer.run(api.list_namespaced_lease, namespace, limit=1,
+                                  _request_timeout=5)
+        except Exception:  # noqa: BLE001 - any failure means we cannot tell
+            return False
+        return True
 
     async def _reclaim(self, key: RunnerKey, *, why: str) -> None:
         namespace, holder = key
@@ -121,3 +144,5 @@ class Liveness:
         except ApiException as exc:
             if exc.status not in (404, 409):
                 log.warning("lease.delete_failed", lease=runner.lease, error=str(exc))
+        except Exception as exc:  # noqa: BLE001 - the API server went away again
+            log.warning("lease.delete_failed", lease=runner.lease, error=str(exc))

@@ -69,7 +69,12 @@ class RunnerLease:
         except ApiException as exc:
             if exc.status != 409:
                 raise kube.translate(exc) from exc
-            self._api.replace_namespaced_lease(self.name, self.namespace, self._body())
+            # A Lease of this identity is left from an earlier life of this runner (a fixed
+            # --identity): take it over.
+            current = self._api.read_namespaced_lease(self.name, self.namespace)
+            body = self._body()
+            body["metadata"]["resourceVersion"] = current.metadata.resource_version
+            self._api.replace_namespaced_lease(self.name, self.namespace, body)
         self._thread.start()
 
     def renew(self) -> None:

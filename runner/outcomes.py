@@ -50,7 +50,9 @@ def _later(seconds: float) -> str:
 def finished(result: Any, *, spec: dict[str, Any], attempt: int) -> dict[str, Any]:
     """Finished with ``result``; Failed instead if it cannot be stored as the result."""
     try:
-        size = len(json.dumps(result, separators=(",", ":")).encode())
+        # As the API server will store it: strict JSON (no NaN), sized in UTF-8.
+        size = len(json.dumps(result, separators=(",", ":"), allow_nan=False,
+                              ensure_ascii=False).encode())
     except (TypeError, ValueError) as exc:
         return failed("ResultNotSerializable", f"the handler's return value is not JSON: {exc}",
                       reason="ResultNotSerializable", spec=spec, attempt=attempt, retry=False)
@@ -71,6 +73,7 @@ def failed(
     retry: bool = True,
 ) -> dict[str, Any]:
     """Failed, or Eligible for another attempt after the backoff while retries remain."""
+    message = truncate(message)
     error = {"type": error_type, "message": message}
     text = f"{error_type}: {message}" if message else error_type
     retries = int(spec.get("retries") or 0)
@@ -92,7 +95,29 @@ def failed(
                                                message=text + tried)}
 
 
+# An exception's message goes into the Job's status twice (message and error); a handler
+# that raises with megabytes of text must not make that write fail.
+MAX_MESSAGE = 1024
+
+
+def truncate(message: str) -> str:
+    if len(message) <= MAX_MESSAGE:
+        return message
+    return f"{message[:MAX_MESSAGE]}... ({len(message) - MAX_MESSAGE} more characters)"
+
+
+def rejected(error: str) -> dict[str, Any]:
+    """Failed, because the API server refused the outcome the handler produced."""
+    message = truncate(f"the API server refused the job's outcome: {error}")
+    return {"phase": JobPhase.FAILED, "reason": "OutcomeRejected", "message": message,
+            "error": {"type": "OutcomeRejected", "message": message}, "result": None,
+            "nextAttemptAt": None, "finishedAt": kube.now(),
+            "conditions": conditions.job_ended(finished=False, reason="OutcomeRejected",
+                                               message=message)}
+
+
 def aborted(message: str) -> dict[str, Any]:
+    message = truncate(message)
     return {"phase": JobPhase.ABORTED, "reason": "Aborted", "message": message,
             "nextAttemptAt": None, "finishedAt": kube.now(),
             "conditions": conditions.job_ended(finished=False, reason="Aborted", message=message)}

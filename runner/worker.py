@@ -95,6 +95,7 @@ class Runner:
     def run(self) -> None:
         """Claim and run jobs until ``stop`` is called; then shut down gracefully."""
         self.lease.acquire()
+        self._hand_back_leftovers()
         for target, name in ((self._watch_eligible, "eligible-watch"),
                              (self._watch_held, "held-watch")):
             threading.Thread(target=target, name=name, daemon=True).start()
@@ -132,6 +133,26 @@ class Runner:
                 self._hold(claim)
         finally:
             self._shut_down()
+
+    def _hand_back_leftovers(self) -> None:
+        """Jobs Started under this identity by an earlier life of this runner go back.
+
+        With a fixed ``--identity`` a restarted runner renews the same Lease, so the
+        operator never sees the old process die; the jobs it held are handed back here.
+        """
+        leftovers = self.jobs.list(self.namespace, field_selector=(
+            f"status.runner={self.identity},status.phase=Started"))["items"]
+        for body in leftovers:
+            try:
+                self.jobs.patch_status(
+                    self.namespace, body["metadata"]["name"],
+                    outcomes.handed_back("RunnerRestarted",
+                                         f"runner {self.identity} restarted while running it"),
+                    resource_version=body["metadata"]["resourceVersion"])
+            except (kube.Conflict, kube.NotFound):
+                continue
+            self.log.warning("job.handed_back", job=body["spec"]["name"],
+                             graph=body["spec"]["graph"], reason="RunnerRestarted")
 
     def stop(self) -> None:
         """Stop claiming; ``run`` then lets running handlers finish and returns."""
@@ -296,8 +317,15 @@ class Runner:
             bound.warning("job.claim_lost", dropped=str(status["phase"]), why=str(exc))
             return "claim_lost"
         except kube.KubeError as exc:
-            bound.error("job.outcome_write_failed", phase=str(status["phase"]), error=str(exc))
-            return "write_failed"
+            # Refused (400, 413, 422: the outcome itself is bad). Left alone the job would
+            # stay Started for ever under a live runner; fail it with the reason instead.
+            bound.error("job.outcome_rejected", phase=str(status["phase"]), error=str(exc))
+            try:
+                self.claimer.write_outcome(claim, outcomes.rejected(str(exc)))
+            except (ClaimLost, kube.KubeError) as again:
+                bound.error("job.outcome_write_failed", error=str(again))
+                return "write_failed"
+            return "outcome_rejected"
         event = "job." + str(status["phase"]).lower()
         if status["phase"] == "Finished":
             bound.info(event)

@@ -10,7 +10,7 @@ import pytest
 
 from overseer import kube
 from tests.conftest import read_ledger, wait_for
-from tests.helpers import PhaseRecorder, graph, job, jobs_of, phases, wait_graph
+from tests.helpers import PhaseRecorder, get_graph, graph, job, jobs_of, phases, wait_graph
 
 
 def test_chain_runs_each_job_only_after_its_dependency_finished(
@@ -135,3 +135,43 @@ def test_invalid_graph_is_failed_with_a_message_and_creates_no_jobs(
     assert events == message
     time.sleep(1)
     assert jobs_of(cluster, namespace, "bad") == {}
+
+
+def test_a_graph_created_again_right_after_deletion_gets_all_its_jobs(
+    cluster, namespace, start_runner, ledger
+):
+    start_runner(namespace, "tests.handlers.basic", "--concurrency", "2")
+    manifest = graph("again", *(job(f"j{i:02d}") for i in range(30)))
+    cluster.apply(manifest, namespace)
+    first = wait_graph(cluster, namespace, "again", "Finished")
+
+    cluster.kubectl("delete", "jobgraph", "again", "-n", namespace, "--wait=false")
+    cluster.apply(manifest, namespace)
+    second = wait_for(lambda: (g := get_graph(cluster, namespace, "again"))["metadata"]["uid"]
+                      != first["metadata"]["uid"] and g, what="the graph created again")
+    body = wait_graph(cluster, namespace, "again", "Finished", timeout=90)
+
+    assert body["metadata"]["uid"] == second["metadata"]["uid"]
+    jobs = jobs_of(cluster, namespace, "again")
+    assert len(jobs) == 30
+    assert {j["metadata"]["ownerReferences"][0]["uid"] for j in jobs.values()} == {
+        second["metadata"]["uid"]}
+    assert Counter(line["job"] for line in read_ledger(ledger)) == {
+        f"j{i:02d}": 2 for i in range(30)}
+
+
+def test_a_job_name_taken_by_another_graph_fails_the_graph_with_a_message(
+    cluster, namespace, start_runner
+):
+    start_runner(namespace, "tests.handlers.basic")
+    cluster.apply(graph("x", job("y-z")), namespace)
+    wait_graph(cluster, namespace, "x", "Finished")
+
+    cluster.apply(graph("x-y", job("z"), job("w", "noop", "z")), namespace)
+    body = wait_graph(cluster, namespace, "x-y", "Failed")
+
+    assert body["status"]["reason"] == "JobNameTaken"
+    assert body["status"]["message"] == (
+        "the Job names <graph>-<job> of these jobs are already used in this namespace: "
+        "z (taken by job y-z of graph x); rename the jobs or the graph")
+    assert jobs_of(cluster, namespace, "x")["y-z"]["status"]["phase"] == "Finished"

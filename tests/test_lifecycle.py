@@ -169,3 +169,19 @@ def test_kubectl_wait_for_a_jobs_condition(cluster, namespace, start_runner):
     jobs = jobs_of(cluster, namespace, "cond")
     assert [(c["type"], c["status"], c["reason"]) for c in jobs["no"]["status"]["conditions"]] == [
         ("Complete", "False", "Aborted"), ("Failed", "True", "Aborted")]
+
+
+def test_outcomes_the_api_server_would_refuse_fail_the_job_instead_of_leaving_it_started(
+    cluster, namespace, start_runner
+):
+    start_runner(namespace, "tests.handlers.lifecycle")
+    cluster.apply(graph("refused", job("nan", "nan"), job("loud", "huge-error")), namespace)
+
+    wait_graph(cluster, namespace, "refused", "Failed")
+
+    jobs = {n: j["status"] for n, j in jobs_of(cluster, namespace, "refused").items()}
+    assert (jobs["nan"]["phase"], jobs["nan"]["reason"]) == ("Failed", "ResultNotSerializable")
+    assert jobs["nan"]["message"] == ("ResultNotSerializable: the handler's return value is "
+                                      "not JSON: Out of range float values are not JSON compliant")
+    assert (jobs["loud"]["phase"], jobs["loud"]["reason"]) == ("Failed", "HandlerError")
+    assert jobs["loud"]["error"]["message"] == "E" * 1024 + "... (1998976 more characters)"

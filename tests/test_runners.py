@@ -156,3 +156,20 @@ def test_runner_and_operator_serve_prometheus_metrics(
     assert operator["overseer_operator_jobs{phase=Finished}"] == 2
     assert operator["overseer_operator_jobs{phase=Aborted}"] == 1
     assert operator["overseer_operator_live_runners{namespace=" + ns + "}"] == 1
+
+
+def test_a_runner_restarted_under_the_same_identity_hands_back_what_it_held(
+    cluster, namespace, start_runner
+):
+    first = start_runner(namespace, "tests.handlers.lifecycle", "--identity", "fixed")
+    cluster.apply(graph("reborn", job("a", "slow", args={"seconds": 30})), namespace)
+    wait_for(lambda: held_by(cluster, namespace, "reborn", "a") == "fixed", what="a held")
+    first.kill()
+
+    again = start_runner(namespace, "tests.handlers.lifecycle", "--identity", "fixed")
+    wait_for(lambda: any(e["event"] == "job.handed_back" for e in again.events()),
+             what="the leftover handed back")
+    status = wait_for(lambda: (s := jobs_of(cluster, namespace, "reborn")["a"]["status"])
+                      .get("attempt") == 2 and s, what="a claimed again")
+    assert status["runner"] == "fixed"
+    assert again.popen.poll() is None

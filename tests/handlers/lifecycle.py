@@ -82,4 +82,15 @@ def context(job: Job) -> dict:
             "pid": os.getpid()}
 
 
+
+@registry.handler("nan")
+def nan(job: Job) -> dict:
+    return {"v": float("nan")}
+
+
+@registry.handler("huge-error")
+def huge_error(job: Job) -> None:
+    raise RuntimeError("E" * 2_000_000)
+
+
 registry.harness("process", ledgered)
