@@ -58,7 +58,8 @@ def main(argv: list[str] | None = None) -> None:
     # (or every namespace) there is nothing to match, and skipping the scan spares the
     # operator cluster-wide read access it would otherwise need.
     exact = args.all_namespaces or not any(c in ns for ns in args.namespace for c in "*?[!")
-    memo = kopf.Memo(scanning_disabled=exact, status_interval=args.status_interval, orphan_grace=args.orphan_grace,
+    memo = kopf.Memo(scanning_disabled=exact, status_interval=args.status_interval,
+                     orphan_grace=args.orphan_grace,
                      unserved_after=args.unserved_after)
     asyncio.run(kopf.operator(
         standalone=True,

@@ -28,7 +28,9 @@ from controller.status import StatusFlusher
 from controller.transitions import Transitions
 from controller.writer import Writer
 from overseer import kube
-from overseer.api import GRAPH_PLURAL, GROUP, JOB_PLURAL, RUNNER_LABEL, VERSION, GraphPhase, JobPhase
+from overseer.api import (
+    GRAPH_PLURAL, GROUP, JOB_PLURAL, RUNNER_LABEL, VERSION, GraphPhase, JobPhase,
+)
 
 
 class _EssenceWithoutJobs(kopf.AnnotationsDiffBaseStorage):

@@ -115,7 +115,8 @@ class Housekeeping:
         for (namespace, job_type), depth in eligible.items():
             metrics.queue_depth.labels(namespace, job_type).set(depth)
         metrics.runners.clear()
-        for namespace, count in Counter(r.namespace for r in self.liveness.runners.values()).items():
+        live = Counter(r.namespace for r in self.liveness.runners.values())
+        for namespace, count in live.items():
             metrics.runners.labels(namespace).set(count)
 
     def _tell_unserved(self, graph: GraphView, now: datetime) -> None:

@@ -153,7 +153,8 @@ class JobGraphSpec(_Model):
     cancel: bool = Field(
         False, description="Set to true to cancel: running jobs are told, the rest Aborted.",
         json_schema_extra={"x-kubernetes-validations": [
-            {"rule": "oldSelf == false || self == true", "message": "a cancelled graph stays cancelled"}
+            {"rule": "oldSelf == false || self == true",
+             "message": "a cancelled graph stays cancelled"}
         ]},
     )
     rerun: int = Field(

@@ -70,7 +70,8 @@ def _convert(node: dict[str, Any], defs: dict[str, Any]) -> dict[str, Any]:
         out.pop("additionalProperties", None)
         if out.get("type") not in (None, "object"):
             out.pop("type")
-    elif out.get("type") == "object" and "properties" not in out and "additionalProperties" not in out:
+    elif (out.get("type") == "object" and "properties" not in out
+          and "additionalProperties" not in out):
         out["x-kubernetes-preserve-unknown-fields"] = True
     if "enum" in out and "type" not in out:
         out["type"] = "string"

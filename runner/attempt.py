@@ -74,7 +74,8 @@ class Attempt:
             return
         ident = self._thread.ident
         if ident is not None:
-            ctypes.pythonapi.PyThreadState_SetAsyncExc(ctypes.c_ulong(ident), ctypes.py_object(kind))
+            ctypes.pythonapi.PyThreadState_SetAsyncExc(
+                ctypes.c_ulong(ident), ctypes.py_object(kind))
 
     def _run(self) -> None:
         try:

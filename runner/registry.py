@@ -65,7 +65,9 @@ class Handler:
             return finish()
         return self.post_process(job, result)
 
-    def harnessed(self, stage: Stage, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Handler:
+    def harnessed(
+        self, stage: Stage, wrapper: Callable[[Callable[..., Any]], Callable[..., Any]]
+    ) -> Handler:
         """This handler with ``stage`` replaced by ``wrapper(stage)``."""
         if stage not in STAGES:
             raise ValueError(f"unknown stage {stage!r}; choose one of {', '.join(STAGES)}")

@@ -197,7 +197,8 @@ class Runner:
     # --- watches
 
     def _watch_eligible(self) -> None:
-        self.queue.watch_forever(self.jobs, self.namespace, list(self.registry), self._stop_watching)
+        self.queue.watch_forever(self.jobs, self.namespace, list(self.registry),
+                                 self._stop_watching)
 
     def _watch_held(self) -> None:
         """Follow the jobs this runner holds, to hear when their graph is cancelled."""

@@ -142,7 +142,8 @@ def follow(session: Session, bodies: Iterable[dict[str, Any]], *, timeout: float
                 raise CliError(f"timed out after {timeout:g}s waiting for {running} "
                                "(the graph goes on running)")
             try:
-                namespace, event = watches.events.get(timeout=1.0 if left is None else min(left, 1.0))
+                wait = 1.0 if left is None else min(left, 1.0)
+                namespace, event = watches.events.get(timeout=wait)
             except queue.Empty:
                 continue
             if isinstance(event, BaseException):
