@@ -60,8 +60,9 @@ class Transitions:
         """Act on news about ``job``: it, or the jobs waiting for it, may move on now."""
         if graph.rerunning:
             return
-        if graph.parallelism and job.phase not in (JobPhase.WAITING, JobPhase.ELIGIBLE):
-            # A slot may have come free: any ready job of the graph may take it.
+        if graph.parallelism and job.phase.is_terminal:
+            # A slot came free: any ready job of the graph may take it. (A scan of the whole
+            # graph per ended job; parallelism is for graphs that must go slowly anyway.)
             await self.settle_graph(graph)
             return
         dependents = (graph.jobs[d] for d in graph.dependents.get(job.name, ()) if d in graph.jobs)
