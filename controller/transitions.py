@@ -37,9 +37,7 @@ MAX_RECLAIMS = 3
 
 
 def _aborted(reason: str, message: str) -> dict[str, Any]:
-    return {"phase": JobPhase.ABORTED, "reason": reason, "message": message,
-            "nextAttemptAt": None, "finishedAt": kube.now(),
-            "conditions": conditions.job_ended(finished=False, reason=reason, message=message)}
+    return conditions.ended_status(JobPhase.ABORTED, reason=reason, message=message)
 
 
 class Transitions:
@@ -94,9 +92,10 @@ class Transitions:
     def decide(self, graph: GraphView, job: JobView) -> dict[str, Any] | None:
         """The status patch the operator should write for ``job`` now, or None."""
         if graph.cancelled:
-            why = ("its graph ran past activeDeadlineSeconds" if graph.deadline_exceeded
-                   and not graph.cancel else "its graph was cancelled")
-            reason = "DeadlineExceeded" if "Deadline" in why else "Cancelled"
+            if graph.cancel:
+                reason, why = "Cancelled", "its graph was cancelled"
+            else:
+                reason, why = "DeadlineExceeded", "its graph ran past activeDeadlineSeconds"
             if job.phase in (JobPhase.WAITING, JobPhase.ELIGIBLE):
                 return _aborted(reason, f"not run because {why}")
             if job.phase is JobPhase.STARTED and not job.cancel_requested:
@@ -130,12 +129,10 @@ class Transitions:
         if graph.cancelled:
             status = _aborted("Cancelled", f"{why}, and its graph was cancelled")
         elif reclaims > MAX_RECLAIMS:
-            message = (f"{why}; its runner was lost {reclaims} times, so the handler may be "
-                       "what kills it")
-            status = {"phase": JobPhase.FAILED, "reason": "RunnerLost", "reclaims": reclaims,
-                      "message": message, "finishedAt": kube.now(),
-                      "conditions": conditions.job_ended(finished=False, reason="RunnerLost",
-                                                         message=message)}
+            status = conditions.ended_status(
+                JobPhase.FAILED, reason="RunnerLost", reclaims=reclaims,
+                message=f"{why}; its runner was lost {reclaims} times, so the handler may be "
+                "what kills it")
         else:
             status = {"phase": JobPhase.ELIGIBLE, "reason": "RunnerLost", "message": why,
                       "reclaims": reclaims, "eligibleAt": kube.now(), "nextAttemptAt": None}

@@ -51,3 +51,21 @@ def job_ended(*, finished: bool, reason: str, message: str = "") -> list[dict[st
         {"type": "Failed", "status": "False" if finished else "True", "reason": reason,
          "message": message, "lastTransitionTime": stamp},
     ]
+
+
+def ended_status(
+    phase: str, *, reason: str | None, message: str | None = None,
+    condition_reason: str | None = None, **fields: Any,
+) -> dict[str, Any]:
+    """The status patch that ends a Job in ``phase``: Finished, Failed or Aborted.
+
+    Runner and operator both end Jobs; this is the one shape they write, with the end
+    time, no pending retry, and the conditions, plus any ``fields`` of their own.
+    """
+    finished = phase == "Finished"
+    return {
+        "phase": phase, "reason": reason, "message": message, "nextAttemptAt": None,
+        "finishedAt": now(), **fields,
+        "conditions": job_ended(finished=finished, reason=condition_reason or reason or phase,
+                                message=message or ""),
+    }

@@ -63,9 +63,7 @@ def finished(result: Any, *, spec: dict[str, Any], attempt: int) -> dict[str, An
             f"{MAX_RESULT_BYTES} bytes (store big outputs elsewhere and return a reference)",
             reason="ResultTooLarge", spec=spec, attempt=attempt, retry=False,
         )
-    return {"phase": JobPhase.FINISHED, "result": result, "reason": None, "message": None,
-            "error": None, "nextAttemptAt": None, "finishedAt": kube.now(),
-            "conditions": conditions.job_ended(finished=True, reason="Finished")}
+    return conditions.ended_status(JobPhase.FINISHED, reason=None, result=result, error=None)
 
 
 def failed(
@@ -89,10 +87,8 @@ def failed(
             "nextAttemptAt": _later(delay),
         }
     tried = f" after {attempt} attempts" if attempt > 1 else ""
-    return {"phase": JobPhase.FAILED, "reason": reason, "message": text + tried,
-            "error": error, "nextAttemptAt": None, "finishedAt": kube.now(),
-            "conditions": conditions.job_ended(finished=False, reason=reason,
-                                               message=text + tried)}
+    return conditions.ended_status(JobPhase.FAILED, reason=reason, message=text + tried,
+                                   error=error)
 
 
 # An exception's message goes into the Job's status twice (message and error); a handler
@@ -109,18 +105,13 @@ def truncate(message: str) -> str:
 def rejected(error: str) -> dict[str, Any]:
     """Failed, because the API server refused the outcome the handler produced."""
     message = truncate(f"the API server refused the job's outcome: {error}")
-    return {"phase": JobPhase.FAILED, "reason": "OutcomeRejected", "message": message,
-            "error": {"type": "OutcomeRejected", "message": message}, "result": None,
-            "nextAttemptAt": None, "finishedAt": kube.now(),
-            "conditions": conditions.job_ended(finished=False, reason="OutcomeRejected",
-                                               message=message)}
+    return conditions.ended_status(
+        JobPhase.FAILED, reason="OutcomeRejected", message=message, result=None,
+        error={"type": "OutcomeRejected", "message": message})
 
 
 def aborted(message: str) -> dict[str, Any]:
-    message = truncate(message)
-    return {"phase": JobPhase.ABORTED, "reason": "Aborted", "message": message,
-            "nextAttemptAt": None, "finishedAt": kube.now(),
-            "conditions": conditions.job_ended(finished=False, reason="Aborted", message=message)}
+    return conditions.ended_status(JobPhase.ABORTED, reason="Aborted", message=truncate(message))
 
 
 def faulted(message: str, *, spec: dict[str, Any], attempt: int) -> dict[str, Any]:
