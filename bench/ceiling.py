@@ -23,30 +23,52 @@ import json
 import subprocess
 import sys
 import time
+import uuid
 from pathlib import Path
 from typing import Any
 
 import psutil
 
 from bench.cluster import REPO, Connection
-from overseer.api import API_VERSION, GROUP, VERSION
+from controller.expand import job_body
+from overseer.api import API_VERSION, GROUP, VERSION, GraphJob, JobGraphSpec, job_object_name
+from runner.claim import claim_status
 
 JOBS_PATH = f"/apis/{GROUP}/{VERSION}/namespaces/{{namespace}}/jobs"
+# Each connection patches Jobs of its own, in turn, so that no two patches conflict.
+JOBS_PER_CONNECTION = 2
 
 
-def job_manifest(name: str) -> dict[str, Any]:
-    return {
-        "apiVersion": API_VERSION, "kind": "Job", "metadata": {"name": name},
-        "spec": {"graph": "ceiling", "name": name, "type": "noop"},
-    }
+def create_graph(conn: Connection, namespace: str, name: str) -> str:
+    """A JobGraph to own the benchmark's Jobs, so that a garbage collector keeps them; its uid.
+
+    No operator serves the benchmark's own namespaces, so nothing acts on it.
+    """
+    body = {"apiVersion": API_VERSION, "kind": "JobGraph", "metadata": {"name": name},
+            "spec": {"jobs": [{"name": "owner", "type": "noop"}]}}
+    return conn.json("POST", f"/apis/{GROUP}/{VERSION}/namespaces/{namespace}/jobgraphs",
+                     body)["metadata"]["uid"]
 
 
-def create_jobs(conn: Connection, namespace: str, names: list[str]) -> None:
+def job_manifest(namespace: str, graph: str, graph_uid: str, name: str) -> dict[str, Any]:
+    """A Job as the operator creates it for job ``name`` of ``graph`` (named graph-name)."""
+    entry = GraphJob(name=name, type="noop")
+    meta = {"name": graph, "namespace": namespace, "uid": graph_uid}
+    return job_body({"metadata": meta}, entry, JobGraphSpec(jobs=[entry]))
+
+
+def create_jobs(conn: Connection, namespace: str, count: int) -> list[str]:
+    """Create ``count`` Jobs of graph ``ceiling``; their object names."""
     path = JOBS_PATH.format(namespace=namespace)
-    for name in names:
-        status, body = conn.request("POST", path, json.dumps(job_manifest(name)).encode())
+    uid = create_graph(conn, namespace, "ceiling")
+    names = []
+    for i in range(count):
+        body = job_manifest(namespace, "ceiling", uid, str(i))
+        status, reply = conn.request("POST", path, json.dumps(body).encode())
         if status not in (201, 409):
-            raise RuntimeError(f"creating Job {name}: HTTP {status}: {body[:200]!r}")
+            raise RuntimeError(f"creating Job {i}: HTTP {status}: {reply[:200]!r}")
+        names.append(body["metadata"]["name"])
+    return names
 
 
 # --- one load process ---------------------------------------------------------------------
@@ -81,7 +103,7 @@ async def _load(conn: Connection, namespace: str, names: list[str], connections:
                     attempt += 1
                     body = json.dumps({
                         "metadata": {"resourceVersion": versions[name]},
-                        "status": {"phase": "Started", "attempt": attempt},
+                        "status": claim_status("ceiling", uuid.uuid4().hex, attempt),
                     })
                     async with session.patch(f"{base}/{name}/status", data=body,
                                              headers=headers) as r:
@@ -191,11 +213,13 @@ def _busy() -> float:
 
 def sweep(conn: Connection, kubeconfig: Path, namespace: str, *,
           levels: list[tuple[int, int]], seconds: float, server_pids: dict[str, int],
-          jobs_per_connection: int = 2) -> dict[str, Any]:
-    """Run every level; the ceiling is the best rate seen."""
+          jobs_per_connection: int = JOBS_PER_CONNECTION) -> dict[str, Any]:
+    """Run every level; the ceiling is the best rate seen.
+
+    The Jobs are left in place for ``sample``, which measures the best level again later.
+    """
     most = max(p * c for p, c in levels) * jobs_per_connection
-    names = [f"ceiling-{i}" for i in range(most)]
-    create_jobs(conn, namespace, names)
+    names = create_jobs(conn, namespace, most)
     rows = []
     for processes, connections in levels:
         wanted = processes * connections * jobs_per_connection
@@ -208,14 +232,33 @@ def sweep(conn: Connection, kubeconfig: Path, namespace: str, *,
     client_saturated = best["client_cpu_percent_per_process"] >= 90
     return {
         "request": "PATCH jobs/status, application/merge-patch+json, "
-                   "metadata.resourceVersion precondition",
+                   "metadata.resourceVersion precondition, the claim's body, on Jobs as "
+                   "the operator creates them",
         "levels": rows,
         "patches_per_s": best["patches_per_s"],
         "best_level": {"processes": best["processes"],
                        "connections_per_process": best["connections_per_process"]},
         "client_saturated": client_saturated,
         "cores": psutil.cpu_count(),
+        "namespace": namespace,
     }
+
+
+def sample(kubeconfig: Path, sweep_result: dict[str, Any], *, seconds: float,
+           server_pids: dict[str, int]) -> dict[str, Any]:
+    """The sweep's best level once more, now.
+
+    The API server's cost per write is not fixed: it grows as its watch cache fills with
+    the history of recent writes (about 75 s of it), and it varies by a third between two
+    runs of a few seconds. A throughput measured at one moment is therefore compared with
+    a ceiling measured just before it, on the same server in the same state.
+    """
+    best = sweep_result["best_level"]
+    count = best["processes"] * best["connections_per_process"] * JOBS_PER_CONNECTION
+    names = [job_object_name("ceiling", str(i)) for i in range(count)]
+    return run_level(kubeconfig, sweep_result["namespace"], names,
+                     processes=best["processes"], connections=best["connections_per_process"],
+                     seconds=seconds, warmup=1.0, server_pids=server_pids)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -4,6 +4,8 @@ It starts a control plane of its own on loopback (or uses the cluster ``KUBECONF
 names), installs the CRDs, and runs the cases it is asked for:
 
 * ``ceiling``: the API server's rate for a preconditioned Job status patch (``bench.ceiling``);
+* ``protocol``: the API server's and etcd's CPU per job for Overseer's writes and watches
+  alone, driven with no operator and no runner (``bench.protocol``);
 * ``independent``, ``chain``, ``layered``: a graph of that shape run by a fresh operator and
   each number of runners (``bench.throughput``);
 * ``peer``: the same shapes as Celery tasks on a local Redis (``bench.celery_peer``).
@@ -34,10 +36,10 @@ from typing import Any
 
 import psutil
 
-from bench import ceiling, report, shapes, throughput
+from bench import ceiling, protocol, report, shapes, throughput
 from bench.cluster import REPO, Connection, control_plane_pids, env_for
 
-ALL_CASES = ("ceiling", "independent", "chain", "layered", "peer")
+ALL_CASES = ("ceiling", "protocol", "independent", "chain", "layered", "peer")
 
 
 def parse(argv: list[str] | None = None) -> argparse.Namespace:
@@ -63,9 +65,10 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
                    help="runner counts for the layered shape only (default: --runners)")
     p.add_argument("--status-interval", type=float, default=1.0,
                    help="the operator's --status-interval")
-    p.add_argument("--ceiling-levels", default="1x8,1x32,2x32,3x64",
+    p.add_argument("--ceiling-levels", default="1x8,1x32,3x64",
                    help="PROCESSESxCONNECTIONS levels of the ceiling sweep")
     p.add_argument("--ceiling-seconds", type=float, default=6.0)
+    p.add_argument("--protocol-seconds", type=float, default=8.0)
     p.add_argument("--peer-workers", default="1,4", help="Celery worker concurrencies")
     p.add_argument("--timeout", type=float, default=None,
                    help="seconds a case may take (default: 120 + jobs/10)")
@@ -81,6 +84,7 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
         args.independent, args.chain, args.layers, args.width = 50, 10, 3, 5
         args.runners = "1"
         args.ceiling_levels, args.ceiling_seconds = "1x4", 3.0
+        args.protocol_seconds = 3.0
         args.peer_workers = "1"
     return args
 
@@ -174,6 +178,7 @@ def main(argv: list[str] | None = None) -> int:
                 "processes of ceil(N / processes) concurrency each"),
         },
         "ceiling": None,
+        "protocol": None,
         "cases": [],
         "peer": None,
     }
@@ -213,6 +218,17 @@ def main(argv: list[str] | None = None) -> int:
             _say(f"ceiling: {result['ceiling']['patches_per_s']} patches/s")
             save()
 
+        if "protocol" in wanted:
+            namespace = f"bench-protocol-{uuid.uuid4().hex[:5]}"
+            conn.json("POST", "/api/v1/namespaces", {"metadata": {"name": namespace}})
+            _say("protocol: four writes per job, without and with the watches of 4 runners")
+            result["protocol"] = protocol.measure(conn, kubeconfig, namespace, runners=4,
+                                                  seconds=args.protocol_seconds,
+                                                  server_pids=server_pids)
+            _say(f"protocol: {result['protocol']['server_ms_per_job']} ms of server CPU per "
+                 f"job, at most {result['protocol']['bound_jobs_per_s']} jobs/s")
+            save()
+
         ctx = throughput.Context(conn=conn, kubeconfig=kubeconfig, kubectl=kubectl,
                                  out_dir=work, server_pids=server_pids,
                                  max_processes=args.max_runner_processes,
@@ -231,12 +247,19 @@ def main(argv: list[str] | None = None) -> int:
                 timeout = args.timeout or 120 + shape.jobs / 10
                 _say(f"{shape.label} with {runners} runners (timeout {timeout:.0f} s)")
                 begun = time.monotonic()
+                paired = None
+                if result["ceiling"]:
+                    paired = ceiling.sample(kubeconfig, result["ceiling"],
+                                            seconds=args.ceiling_seconds,
+                                            server_pids=server_pids)
+                    _say(f"  ceiling just before: {paired['patches_per_s']} patches/s")
                 try:
                     case = throughput.run_case(ctx, shape, runners, timeout=timeout)
                 except Exception as exc:  # noqa: BLE001 - one failed case must not lose the rest
                     case = {"shape": shape.kind, "label": shape.label, "jobs": shape.jobs,
                             "runners": runners, "error": f"{type(exc).__name__}: {exc}",
                             "traceback": traceback.format_exc()}
+                case["ceiling"] = paired
                 case["wall_seconds"] = round(time.monotonic() - begun, 1)
                 result["cases"].append(case)
                 _say(f"  -> {case.get('jobs_per_s')} jobs/s, "

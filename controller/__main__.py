@@ -58,7 +58,11 @@ def main(argv: list[str] | None = None) -> None:
     # (or every namespace) there is nothing to match, and skipping the scan spares the
     # operator cluster-wide read access it would otherwise need.
     exact = args.all_namespaces or not any(c in ns for ns in args.namespace for c in "*?[!")
+    # Jobs are followed outside kopf (controller.jobwatch): one watch across all namespaces,
+    # one per exact namespace, or, with patterns, one per namespace as its graphs turn up.
+    job_namespaces = [None] if args.all_namespaces else args.namespace if exact else []
     memo = kopf.Memo(scanning_disabled=exact, status_interval=args.status_interval,
+                     job_namespaces=job_namespaces,
                      orphan_grace=args.orphan_grace,
                      unserved_after=args.unserved_after)
     asyncio.run(kopf.operator(

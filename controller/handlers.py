@@ -2,9 +2,10 @@
 
 Graphs are handled with kopf's change handlers (create, resume), which keep their progress
 in annotations on the JobGraph; that object has a single writer, so the extra writes cost
-nothing but a few requests per graph. Jobs are followed only with event handlers, which
-persist nothing: an annotation written to a Job would bump its resourceVersion and make
-every runner's claim race the operator.
+nothing but a few requests per graph. Jobs are not followed through kopf at all but by
+``controller.jobwatch``, which persists nothing on them (an annotation written to a Job
+would bump its resourceVersion and make every runner's claim race the operator) and spares
+each of their events kopf's per-object machinery.
 
 Everything the handlers share lives in kopf's ``memo``: the index of what has been seen,
 the writer that runs the blocking client calls off the loop, the transitions and the
@@ -23,13 +24,18 @@ from controller.events import EventPoster
 from controller.expand import expand
 from controller.housekeeping import Housekeeping
 from controller.index import Index
+from controller.jobwatch import JobWatch
 from controller.liveness import Liveness
 from controller.status import StatusFlusher
 from controller.transitions import Transitions
 from controller.writer import Writer
 from overseer import kube
 from overseer.api import (
-    GRAPH_PLURAL, GROUP, JOB_PLURAL, RUNNER_LABEL, VERSION, GraphPhase, JobPhase,
+    GRAPH_PLURAL,
+    GROUP,
+    RUNNER_LABEL,
+    VERSION,
+    GraphPhase,
 )
 
 
@@ -75,6 +81,12 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
                                  interval=memo.get("status_interval", 1.0))
     memo.housekeeping = Housekeeping(memo.index, memo.transitions, memo.liveness, memo.writer,
                                      memo.events, unserved_after=memo.get("unserved_after", 30.0))
+    memo.jobwatch = JobWatch(memo.writer.jobs, memo.index, memo.transitions, memo.flusher,
+                             memo.events)
+    # Exact namespaces (or all of them) are followed from the start; with patterns, kopf
+    # finds the namespaces, and graph_event starts following each one it brings news from.
+    for namespace in memo.get("job_namespaces", ()):
+        memo.jobwatch.follow(namespace)
     memo.tasks = [
         asyncio.create_task(memo.flusher.run(), name="graph-status"),
         asyncio.create_task(memo.housekeeping.run(), name="housekeeping"),
@@ -83,6 +95,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.cleanup()
 async def stop(memo: kopf.Memo, **_: Any) -> None:
+    memo.jobwatch.stop()
     for task in memo.tasks:
         task.cancel()
     memo.writer.shutdown()
@@ -90,6 +103,7 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, GRAPH_PLURAL)
 async def graph_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
+    memo.jobwatch.follow(body["metadata"]["namespace"])
     if event["type"] == "DELETED":
         memo.index.forget_graph(body["metadata"]["namespace"], body["metadata"]["name"])
         return
@@ -138,20 +152,3 @@ async def lease_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, *
         memo.liveness.forget(body)
     else:
         memo.liveness.observe(body)
-
-
-@kopf.on.event(GROUP, VERSION, JOB_PLURAL)
-async def job_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    if event["type"] == "DELETED":
-        memo.index.forget_job(body)
-        return
-    observed = memo.index.observe_job(body)
-    if observed is None:
-        return
-    graph, job = observed
-    await memo.transitions.settle(graph, job)
-    if job.phase.is_terminal:
-        memo.flusher.poke()
-    if job.phase is JobPhase.FAILED and event["type"] != "ADDED" and event["type"] is not None:
-        memo.events.post(body, reason="JobFailed", warning=True,
-                         message=f"{job.name}: {(body.get('status') or {}).get('message')}")

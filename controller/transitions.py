@@ -40,6 +40,11 @@ def _aborted(reason: str, message: str) -> dict[str, Any]:
     return conditions.ended_status(JobPhase.ABORTED, reason=reason, message=message)
 
 
+def eligible() -> dict[str, Any]:
+    """The status patch that makes a Waiting job Eligible."""
+    return {"phase": JobPhase.ELIGIBLE, "eligibleAt": kube.now(), "reason": None, "message": None}
+
+
 class Transitions:
     """Decides and writes the operator's transitions of the Jobs of a graph."""
 
@@ -81,11 +86,15 @@ class Transitions:
             status = self.decide(graph, job)
             if status is None:
                 continue
-            if status.get("phase") == JobPhase.ELIGIBLE and budget is not None:
+            promoting = status.get("phase") == JobPhase.ELIGIBLE and budget is not None
+            if promoting:
                 if budget <= 0:
                     continue
                 budget -= 1
-            writes.append(self._write(graph, job, status))
+                # Counted now, not when the write starts: another decision may be taken
+                # before then, and must see this slot as taken.
+                self._promoting[key] = self._promoting.get(key, 0) + 1
+            writes.append(self._write(graph, job, status, promoting=promoting))
         if writes:
             await asyncio.gather(*writes)
 
@@ -117,8 +126,7 @@ class Transitions:
                         "message": "its graph is suspended"}
             return None
         if rules.is_eligible(job.phase, phases):
-            return {"phase": JobPhase.ELIGIBLE, "eligibleAt": kube.now(),
-                    "reason": None, "message": None}
+            return eligible()
         return None
 
     # --- writing
@@ -157,15 +165,16 @@ class Transitions:
             graph.rerunning = False
 
     async def _write(self, graph: GraphView, job: JobView, status: dict[str, Any], *,
-                     settle: bool = True) -> bool:
+                     settle: bool = True, promoting: bool = False) -> bool:
+        """Write ``status``; ``promoting``: it takes a slot of the graph's parallelism,
+        reserved by the caller in ``_promoting`` and given back here."""
         key = (graph.namespace, job.object_name)
+        graph_key = (graph.namespace, graph.name)
         if key in self._in_flight:
+            if promoting:
+                self._promoting[graph_key] -= 1
             return False
         self._in_flight.add(key)
-        graph_key = (graph.namespace, graph.name)
-        promoting = status.get("phase") == JobPhase.ELIGIBLE
-        if promoting:
-            self._promoting[graph_key] = self._promoting.get(graph_key, 0) + 1
         bound = log.bind(namespace=graph.namespace, graph=graph.name, job=job.name)
         try:
             body = await self.writer.run(

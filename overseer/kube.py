@@ -126,7 +126,10 @@ class Resource:
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self._call("get_namespaced_custom_object", namespace, self.plural, name)
 
-    def list(self, namespace: str, **selectors: Any) -> dict[str, Any]:
+    def list(self, namespace: str | None, **selectors: Any) -> dict[str, Any]:
+        """The objects of ``namespace``, or of every namespace if it is None."""
+        if namespace is None:
+            return self._call("list_cluster_custom_object", self.plural, **selectors)
         return self._call("list_namespaced_custom_object", namespace, self.plural, **selectors)
 
     def create(self, namespace: str, body: dict[str, Any]) -> dict[str, Any]:
@@ -163,12 +166,19 @@ class Resource:
         )
 
     def watch(
-        self, namespace: str, *, resource_version: str, timeout_seconds: int = 300, **selectors: Any
+        self, namespace: str | None, *, resource_version: str, timeout_seconds: int = 300,
+        **selectors: Any,
     ) -> Iterator[dict[str, Any]]:
-        """Watch events from ``resource_version`` on; raises ``Gone`` when it has expired."""
+        """Watch events from ``resource_version`` on; raises ``Gone`` when it has expired.
+
+        ``namespace`` None watches every namespace.
+        """
+        if namespace is None:
+            lister, where = self._objects.list_cluster_custom_object, ()
+        else:
+            lister, where = self._objects.list_namespaced_custom_object, (namespace,)
         stream = watch.Watch().stream(
-            self._objects.list_namespaced_custom_object,
-            api.GROUP, api.VERSION, namespace, self.plural,
+            lister, api.GROUP, api.VERSION, *where, self.plural,
             resource_version=resource_version,
             timeout_seconds=timeout_seconds,
             allow_watch_bookmarks=True,

@@ -59,6 +59,12 @@ class Claim:
         return self.body["status"]["attempt"]
 
 
+def claim_status(runner: str, token: str, attempt: int) -> dict[str, Any]:
+    """The status patch of a claim: Started, by ``runner``, under ``token``."""
+    return {"phase": JobPhase.STARTED, "runner": runner, "claim": token, "attempt": attempt,
+            "startedAt": kube.now(), "reason": None, "message": None}
+
+
 class ClaimLost(Exception):
     """The job is no longer held by this claim; its outcome was not written."""
 
@@ -75,15 +81,7 @@ class Claimer:
         try:
             claimed = self.jobs.patch_status(
                 meta["namespace"], meta["name"],
-                {
-                    "phase": JobPhase.STARTED,
-                    "runner": self.runner,
-                    "claim": token,
-                    "attempt": status.get("attempt", 0) + 1,
-                    "startedAt": kube.now(),
-                    "reason": None,
-                    "message": None,
-                },
+                claim_status(self.runner, token, status.get("attempt", 0) + 1),
                 resource_version=meta["resourceVersion"],
             )
         except (kube.Conflict, kube.NotFound):

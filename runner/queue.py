@@ -23,12 +23,8 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-import structlog
-
-from overseer import kube
+from overseer import kube, listwatch
 from overseer.api import TYPE_LABEL, JobPhase
-
-log = structlog.get_logger("overseer.runner")
 
 Key = tuple[int, int, str]  # (-graph priority, -job priority, creation timestamp)
 
@@ -186,32 +182,16 @@ class EligibleQueue:
         self, jobs: kube.Resource, namespace: str, types: list[str], stop: threading.Event
     ) -> None:
         """List and watch the Eligible jobs of ``types`` until ``stop`` is set."""
-        selectors = {
-            "field_selector": f"status.phase={JobPhase.ELIGIBLE}",
-            "label_selector": f"{TYPE_LABEL} in ({','.join(sorted(types))})",
-        }
-        failures = 0
-        while not stop.is_set():
-            try:
-                listing = jobs.list(namespace, **selectors)
-                self.replace(listing.get("items", []))
-                version = listing["metadata"]["resourceVersion"]
-                failures = 0
-                while not stop.is_set():
-                    for event in jobs.watch(namespace, resource_version=version,
-                                            timeout_seconds=60, **selectors):
-                        body = event["object"]
-                        version = body["metadata"]["resourceVersion"]
-                        if event["type"] in ("ADDED", "MODIFIED"):
-                            self.put(body)
-                        elif event["type"] == "DELETED":
-                            self.discard(body["metadata"]["name"])
-                        if stop.is_set():
-                            return
-            except kube.Gone:
-                log.debug("watch.expired", namespace=namespace)
-            except Exception as exc:  # noqa: BLE001 - a watch must outlive any one failure
-                failures += 1
-                delay = min(30.0, 0.5 * 2 ** min(failures, 6))
-                log.warning("watch.failed", namespace=namespace, error=str(exc), retry_in=delay)
-                stop.wait(delay)
+        listwatch.list_and_watch(
+            jobs, namespace, stop=stop, name="eligible",
+            on_list=lambda items, _version: self.replace(items),
+            on_event=self._apply,
+            field_selector=f"status.phase={JobPhase.ELIGIBLE}",
+            label_selector=f"{TYPE_LABEL} in ({','.join(sorted(types))})",
+        )
+
+    def _apply(self, kind: str, body: dict[str, Any]) -> None:
+        if kind == "DELETED":
+            self.discard(body["metadata"]["name"])
+        else:
+            self.put(body)

@@ -1,7 +1,7 @@
 """The runner process: claims Eligible jobs of its types, runs their handlers, writes outcomes.
 
 Threads, not asyncio: handlers are the user's plain functions and may block on anything.
-One thread keeps the queue of Eligible jobs current, another follows the jobs this runner
+One thread keeps the queue of Eligible jobs current, another polls the jobs this runner
 holds (to hear of cancellation), another renews the runner's Lease. The main thread claims
 jobs while it has a free slot, and each claimed job gets a supervising thread that runs the
 handler as an ``Attempt``, enforces its timeout and writes its outcome.
@@ -38,6 +38,8 @@ log = structlog.get_logger("overseer.runner")
 # How often a supervisor looks at its attempt's deadline and cancellation flags. The end
 # of a handler wakes it at once; this only bounds how late a timeout is noticed.
 SUPERVISE_TICK = 0.2
+# How often the runner looks for cancellation of the jobs it holds (``_poll_held``).
+HELD_POLL = 1.0
 
 
 def default_identity() -> str:
@@ -97,7 +99,7 @@ class Runner:
         self.lease.acquire()
         self._hand_back_leftovers()
         for target, name in ((self._watch_eligible, "eligible-watch"),
-                             (self._watch_held, "held-watch")):
+                             (self._poll_held, "held-poll")):
             threading.Thread(target=target, name=name, daemon=True).start()
         self.log.info("runner.started", types=sorted(self.registry), concurrency=self.concurrency)
         next_gauges = 0.0
@@ -200,33 +202,32 @@ class Runner:
         self.queue.watch_forever(self.jobs, self.namespace, list(self.registry),
                                  self._stop_watching)
 
-    def _watch_held(self) -> None:
-        """Follow the jobs this runner holds, to hear when their graph is cancelled."""
-        selectors = {"field_selector": f"status.runner={self.identity}"}
-        version = None
-        while not self._stop_watching.is_set():
+    def _poll_held(self) -> None:
+        """Look at the jobs this runner holds every ``HELD_POLL`` s, for cancellation.
+
+        A poll, not a watch: a watch on ``status.runner`` would carry every claim and
+        outcome of this runner back to it (two events per job for nothing), while a
+        cancellation is rare and a second's delay in noticing it costs nothing. The list is
+        answered from the API server's cache (resourceVersion 0), and only while jobs are held.
+        """
+        selector = f"status.runner={self.identity},status.phase=Started"
+        while not self._stop_watching.wait(HELD_POLL):
+            if not self._held_now():
+                continue
             try:
-                if version is None:
-                    version = self.jobs.list(self.namespace, **selectors)["metadata"][
-                        "resourceVersion"]
-                for event in self.jobs.watch(self.namespace, resource_version=version,
-                                             timeout_seconds=60, **selectors):
-                    body = event["object"]
-                    version = body["metadata"]["resourceVersion"]
-                    status = body.get("status") or {}
-                    if status.get("cancelRequested"):
-                        with self._held_lock:
-                            held = self._held.get(body["metadata"]["name"])
-                        if held is not None and status.get("claim") == held.claim.token:
-                            held.cancel.set()
-                    if self._stop_watching.is_set():
-                        return
-            except kube.Gone:
-                version = None
-            except Exception as exc:  # noqa: BLE001 - a watch must outlive any one failure
-                self.log.warning("watch.failed", watch="held", error=str(exc))
-                version = None
-                self._stop_watching.wait(2)
+                items = self.jobs.list(self.namespace, field_selector=selector,
+                                       resource_version="0")["items"]
+            except kube.KubeError as exc:
+                self.log.warning("held.poll_failed", error=str(exc))
+                continue
+            for body in items:
+                status = body.get("status") or {}
+                if not status.get("cancelRequested"):
+                    continue
+                with self._held_lock:
+                    held = self._held.get(body["metadata"]["name"])
+                if held is not None and status.get("claim") == held.claim.token:
+                    held.cancel.set()
 
     # --- one attempt
 

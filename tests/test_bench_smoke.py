@@ -26,7 +26,7 @@ pytest.importorskip("psutil", reason="the benchmark needs psutil: pip install -e
 
 def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tmp_path: Path):
     out = tmp_path / "bench"
-    cases = "ceiling,independent,chain,layered"
+    cases = "ceiling,protocol,independent,chain,layered"
     peer = shutil.which("redis-server") is not None and _importable("celery")
     if peer:
         cases += ",peer"
@@ -50,6 +50,11 @@ def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tm
     assert ceiling["patches_per_s"] > 0
     assert all(level["conflicts"] == 0 and level["errors"] == 0 for level in ceiling["levels"])
 
+    # The protocol alone: every job's four writes went through, with and without watches.
+    rows = report["protocol"]["rows"]
+    assert [row["watches"] for row in rows] == ["none", "operator + 4 runners"]
+    assert all(row["errors"] == 0 and row["jobs_per_s"] > 0 for row in rows)
+
     by_label = {c["label"]: c for c in report["cases"]}
     assert set(by_label) == {"independent-50", "chain-10", "layered-3x5"}
     for case in by_label.values():
@@ -57,6 +62,9 @@ def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tm
         assert case["completed"] is True
         assert case["job_phases"] == {"Finished": case["jobs"]}
         assert case["jobs_per_s"] > 0
+        # The ceiling measured again just before the case, which its target uses.
+        assert case["ceiling"]["patches_per_s"] > 0
+        assert case["ceiling"]["conflicts"] == case["ceiling"]["errors"] == 0
         # Every job is created, claimed and finished by successful writes (at least: the
         # counts are the whole API server's, and the cluster may be shared).
         jobs_writes = case["writes"]["by_resource"]["jobs.overseer.dev"]
