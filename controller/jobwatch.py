@@ -46,6 +46,10 @@ class JobWatch:
         self._loop = asyncio.get_running_loop()
         self._stop = threading.Event()
         self._followed: set[str | None] = set()
+        # Events handed over by the watch threads, applied on the loop in arrival order.
+        self._inbox: list[tuple[Any, tuple[Any, ...]]] = []
+        self._inbox_lock = threading.Lock()
+        self._draining = False
         # Decisions in flight; asyncio keeps only weak references to tasks.
         self._tasks: set[asyncio.Task[None]] = set()
 
@@ -66,10 +70,24 @@ class JobWatch:
         self._stop.set()
 
     def _from_thread(self, fn: Any, *bound: Any) -> Any:
-        """``fn`` called on the event loop, in order, from the watch thread."""
+        """``fn`` called on the event loop, in order, from a watch thread."""
         def call(*args: Any) -> None:
-            self._loop.call_soon_threadsafe(fn, *bound, *args)
+            with self._inbox_lock:
+                self._inbox.append((fn, (*bound, *args)))
+                if self._draining:
+                    return
+                self._draining = True
+            # One wake-up of the loop for a burst of events, not one per event: each costs
+            # a write to the loop's self-pipe and a turn of the loop.
+            self._loop.call_soon_threadsafe(self._drain)
         return call
+
+    def _drain(self) -> None:
+        with self._inbox_lock:
+            batch, self._inbox = self._inbox, []
+            self._draining = False
+        for fn, args in batch:
+            fn(*args)
 
     # --- on the event loop
 

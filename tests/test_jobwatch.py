@@ -157,3 +157,28 @@ def test_following_is_idempotent_and_all_namespaces_covers_each_one(monkeypatch)
         if thread.name.startswith("jobs-"):
             thread.join(5)
     assert sorted(started, key=str) == [None, "one"]
+
+
+def test_events_from_the_watch_threads_are_applied_on_the_loop_in_their_order():
+    async def main():
+        watch = JobWatch(None, Index(), FakeTransitions(), FakeFlusher(), FakeEvents())
+        loop_thread = threading.get_ident()
+        applied: list[tuple[str, int, bool]] = []
+        one = watch._from_thread(lambda n: applied.append(("one", n, on_loop())))
+        two = watch._from_thread(lambda tag, n: applied.append((tag, n, on_loop())), "two")
+
+        def on_loop() -> bool:
+            return threading.get_ident() == loop_thread
+
+        def feed() -> None:
+            for n in range(300):
+                (one if n % 3 else two)(n)
+
+        thread = threading.Thread(target=feed)
+        thread.start()
+        while thread.is_alive() or len(applied) < 300:
+            await asyncio.sleep(0.001)
+        return applied
+
+    applied = asyncio.run(main())
+    assert applied == [("one" if n % 3 else "two", n, True) for n in range(300)]
