@@ -74,6 +74,17 @@ def create_jobs(conn: Connection, namespace: str, count: int) -> list[str]:
 # --- one load process ---------------------------------------------------------------------
 
 
+async def own_cpu(start: float, end: float, into: dict[str, float]) -> None:
+    """This process's CPU time at the monotonic instants ``start`` and ``end``, into ``into``.
+
+    A load process measures its own CPU over exactly the window it counts requests in.
+    """
+    await asyncio.sleep(max(0.0, start - time.monotonic()))
+    into["start"] = time.process_time()
+    await asyncio.sleep(max(0.0, end - time.monotonic()))
+    into["end"] = time.process_time()
+
+
 async def _load(conn: Connection, namespace: str, names: list[str], connections: int,
                 seconds: float, warmup: float) -> dict[str, Any]:
     import aiohttp  # kopf's HTTP client, so already installed with the operator
@@ -121,17 +132,10 @@ async def _load(conn: Connection, namespace: str, names: list[str], connections:
                         latencies.append(done - now)
 
         cpu: dict[str, float] = {}
-
-        async def clock() -> None:
-            # The process's own CPU over exactly the measured window.
-            await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-            cpu["start"] = time.process_time()
-            await asyncio.sleep(max(0.0, end - time.monotonic()))
-            cpu["end"] = time.process_time()
-
         per = max(1, len(names) // connections)
         groups = [names[i * per:(i + 1) * per] for i in range(connections)]
-        await asyncio.gather(clock(), *(worker(g) for g in groups if g))
+        await asyncio.gather(own_cpu(measure_from, end, cpu),
+                             *(worker(g) for g in groups if g))
     latencies.sort()
 
     def pct(p: float) -> float | None:

@@ -14,7 +14,6 @@ import os
 import re
 import shutil
 import ssl
-import subprocess
 import sys
 import tempfile
 import threading
@@ -28,6 +27,8 @@ from typing import Any
 
 import psutil
 import yaml
+
+from overseer.devcluster import Process
 
 REPO = Path(__file__).resolve().parents[1]
 WRITE_VERBS = frozenset({"POST", "PUT", "PATCH", "DELETE", "DELETECOLLECTION", "APPLY"})
@@ -216,56 +217,9 @@ def writes_summary(before: Counter[RequestKey], after: Counter[RequestKey], jobs
 # --- processes ----------------------------------------------------------------------------
 
 
-@dataclass
-class Proc:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    @property
-    def pid(self) -> int:
-        return self.popen.pid
-
-    def alive(self) -> bool:
-        return self.popen.poll() is None
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-    def events(self) -> list[dict[str, Any]]:
-        out = []
-        try:
-            text = self.log_path.read_text(errors="replace")
-        except OSError:
-            return out
-        for line in text.splitlines():
-            if line.startswith("{"):
-                try:
-                    out.append(json.loads(line))
-                except ValueError:
-                    pass
-        return out
-
-    def tail(self, n: int = 20) -> str:
-        try:
-            return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-n:])
-        except OSError:
-            return ""
-
-
-def start_python(name: str, argv: list[str], *, log_dir: Path, env: dict[str, str]) -> Proc:
+def start_python(name: str, argv: list[str], *, log_dir: Path, env: dict[str, str]) -> Process:
     """Start ``python argv`` from the repository root, logging to ``log_dir/name.log``."""
-    log_path = log_dir / f"{name}.log"
-    with log_path.open("wb") as out:
-        popen = subprocess.Popen([sys.executable, *argv], cwd=REPO, env=env,
-                                 stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.STDOUT)
-    return Proc(name, popen, log_path)
+    return Process(name, [sys.executable, *argv], log_dir / f"{name}.log", env=env, cwd=REPO)
 
 
 @dataclass

@@ -27,7 +27,7 @@ from typing import Any
 
 import psutil
 
-from bench.ceiling import JOBS_PATH, _busy, create_graph, job_manifest
+from bench.ceiling import JOBS_PATH, _busy, create_graph, job_manifest, own_cpu
 from bench.cluster import REPO, Connection
 from controller.transitions import eligible
 from overseer.api import TYPE_LABEL, JobPhase
@@ -91,14 +91,8 @@ async def _load(conn: Connection, namespace: str, graph: str, graph_uid: str,
                     done["jobs" if rv is not None else "errors"] += 1
 
         cpu: dict[str, float] = {}
-
-        async def clock() -> None:
-            await asyncio.sleep(max(0.0, measure_from - time.monotonic()))
-            cpu["start"] = time.process_time()
-            await asyncio.sleep(max(0.0, end - time.monotonic()))
-            cpu["end"] = time.process_time()
-
-        await asyncio.gather(clock(), *(worker(i) for i in range(connections)))
+        await asyncio.gather(own_cpu(measure_from, end, cpu),
+                             *(worker(i) for i in range(connections)))
     return {**done, "cpu_percent": round(100 * (cpu["end"] - cpu["start"]) / seconds, 1)}
 
 

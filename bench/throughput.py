@@ -37,7 +37,7 @@ import psutil
 from bench import shapes
 from bench.cluster import (
     Connection,
-    Proc,
+    Process,
     RssSampler,
     env_for,
     request_counts,
@@ -89,7 +89,7 @@ def percentiles(values: list[float]) -> dict[str, Any]:
             "p99_ms": rank(0.99), "max_ms": round(1000 * ordered[-1], 2)}
 
 
-def _wait_settled(procs: list[Proc], *, timeout: float = 40.0) -> None:
+def _wait_settled(procs: list[Process], *, timeout: float = 40.0) -> None:
     """Wait until the processes have started up: their CPU use has fallen quiet."""
     watched = [psutil.Process(p.pid) for p in procs]
     deadline = time.monotonic() + timeout
@@ -202,7 +202,7 @@ def run_case(ctx: Context, shape: shapes.Shape, runners: int, *, timeout: float
     env = env_for(ctx.kubeconfig)
     processes, concurrency = runner_layout(runners, ctx.max_processes)
 
-    procs: list[Proc] = []
+    procs: list[Process] = []
     profilers: list[subprocess.Popen[bytes]] = []
     result: dict[str, Any] = {
         "shape": shape.kind, "label": shape.label, "jobs": shape.jobs, "runners": runners,

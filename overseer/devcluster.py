@@ -38,6 +38,7 @@ import ctypes
 import ctypes.util
 import datetime
 import ipaddress
+import json
 import logging
 import os
 import signal
@@ -53,7 +54,7 @@ from base64 import b64encode
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Self
+from typing import IO, Any, Self
 
 import structlog
 import yaml
@@ -337,16 +338,24 @@ def _tail(path: Path, lines: int = 30) -> str:
     return "\n".join(text.splitlines()[-lines:])
 
 
-class _Process:
-    def __init__(self, name: str, argv: list[str], log_path: Path) -> None:
+class Process:
+    """A child process logging to a file: the control plane's, or an operator or runner of the
+    tests, the demo or the benchmark.
+
+    It leads a session of its own (a terminal's Ctrl-C stays away from it, so that the
+    control plane can be stopped in order) and dies with this process if this process dies.
+    """
+
+    def __init__(self, name: str, argv: list[str], log_path: Path, *,
+                 env: dict[str, str] | None = None, cwd: Path | None = None) -> None:
         self.name = name
         self.log_path = log_path
         self._log: IO[bytes] = log_path.open("wb")
-        # A new session keeps a terminal's Ctrl-C away from the children, so that stop()
-        # can shut them down in order (apiserver before etcd).
         try:
             self.popen = subprocess.Popen(
                 argv,
+                cwd=cwd,
+                env=env,
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
@@ -358,8 +367,14 @@ class _Process:
             raise
         log.debug("devcluster.process.started", name=name, pid=self.popen.pid)
 
+    @property
+    def pid(self) -> int:
+        return self.popen.pid
+
     def running(self) -> bool:
         return self.popen.poll() is None
+
+    alive = running
 
     def _signal(self, signum: signal.Signals) -> None:
         # The child leads its own process group; signal the whole group so that nothing it
@@ -369,6 +384,7 @@ class _Process:
                 os.killpg(self.popen.pid, signum)
 
     def stop(self, grace: float = STOP_GRACE) -> None:
+        """SIGTERM, and SIGKILL if it has not exited after ``grace`` seconds."""
         self._signal(signal.SIGTERM)
         try:
             self.popen.wait(timeout=grace)
@@ -378,6 +394,30 @@ class _Process:
             self.popen.wait()
         self._log.close()
         log.debug("devcluster.process.stopped", name=self.name, code=self.popen.returncode)
+
+    def kill(self) -> None:
+        """SIGKILL at once, as a crash would end it."""
+        self._signal(signal.SIGKILL)
+        self.popen.wait()
+        self._log.close()
+
+    def log(self) -> str:
+        try:
+            return self.log_path.read_text(errors="replace")
+        except OSError:
+            return ""
+
+    def events(self) -> list[dict[str, Any]]:
+        """The structlog events the process wrote, parsed from the JSON lines of its log."""
+        out = []
+        for line in self.log().splitlines():
+            if line.startswith("{"):
+                with contextlib.suppress(ValueError):
+                    out.append(json.loads(line))
+        return out
+
+    def tail(self, lines: int = 30) -> str:
+        return _tail(self.log_path, lines)
 
     def describe(self) -> str:
         state = "running" if self.running() else f"exited with {self.popen.returncode}"
@@ -405,7 +445,7 @@ class ControlPlane:
         self.kubeconfig = self.state_dir / "kubeconfig"
         self.server = ""
         self._pki = _Pki(self.state_dir / "pki")
-        self._processes: list[_Process] = []
+        self._processes: list[Process] = []
 
     @property
     def bin_dir(self) -> Path:
@@ -490,7 +530,7 @@ class ControlPlane:
     # --- internals
 
     def _spawn(self, name: str, argv: list[str]) -> None:
-        self._processes.append(_Process(name, argv, self.state_dir / f"{name}.log"))
+        self._processes.append(Process(name, argv, self.state_dir / f"{name}.log"))
 
     def _etcd_args(self, bin_dir: Path, client_url: str, peer_port: int) -> list[str]:
         peer_url = f"http://127.0.0.1:{peer_port}"

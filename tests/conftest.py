@@ -25,7 +25,7 @@ from typing import Any
 import pytest
 
 from overseer import kube
-from overseer.devcluster import ControlPlane
+from overseer.devcluster import ControlPlane, Process
 
 REPO = Path(__file__).resolve().parents[1]
 SHARED_PREFIX = "t-"
@@ -93,39 +93,6 @@ def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
 
 
 @dataclass
-class Process:
-    name: str
-    popen: subprocess.Popen[bytes]
-    log_path: Path
-
-    def log(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
-
-    def events(self) -> list[dict[str, Any]]:
-        """The structlog events this process wrote, parsed from its JSON log lines."""
-        out = []
-        for line in self.log().splitlines():
-            try:
-                out.append(json.loads(line))
-            except ValueError:
-                continue
-        return out
-
-    def stop(self, timeout: float = 10) -> None:
-        if self.popen.poll() is None:
-            self.popen.terminate()
-            try:
-                self.popen.wait(timeout)
-            except subprocess.TimeoutExpired:
-                self.popen.kill()
-                self.popen.wait()
-
-    def kill(self) -> None:
-        self.popen.kill()
-        self.popen.wait()
-
-
-@dataclass
 class Processes:
     directory: Path
     env: dict[str, str]
@@ -133,12 +100,8 @@ class Processes:
 
     def start(self, name: str, *argv: str, env: dict[str, str] | None = None) -> Process:
         log_path = self.directory / f"{name}-{len(self.started)}.log"
-        with log_path.open("wb") as out:
-            popen = subprocess.Popen(
-                [sys.executable, *argv], cwd=REPO, env={**self.env, **(env or {})},
-                stdout=out, stderr=subprocess.STDOUT,
-            )
-        process = Process(name, popen, log_path)
+        process = Process(name, [sys.executable, *argv], log_path,
+                          env={**self.env, **(env or {})}, cwd=REPO)
         self.started.append(process)
         return process
 
