@@ -103,10 +103,10 @@ class Housekeeping:
         eligible: Counter[tuple[str, str]] = Counter()
         for graph in self.index.graphs.values():
             graphs[str(graph.status.get("phase") or GraphPhase.PENDING)] += 1
-            for job in graph.jobs.values():
-                jobs[str(job.phase)] += 1
-                if job.phase is JobPhase.ELIGIBLE:
-                    eligible[(graph.namespace, job.type)] += 1
+            for phase, count in graph.by_phase.items():
+                jobs[str(phase)] += count
+            for job in graph.in_phase(JobPhase.ELIGIBLE):
+                eligible[(graph.namespace, job.type)] += 1
         for phase in GraphPhase:
             metrics.graphs.labels(str(phase)).set(graphs[str(phase)])
         for phase in JobPhase:
@@ -121,8 +121,8 @@ class Housekeeping:
 
     def _tell_unserved(self, graph: GraphView, now: datetime) -> None:
         served = self.liveness.live_types(graph.namespace)
-        for job in graph.jobs.values():
-            if job.phase is not JobPhase.ELIGIBLE or job.type in served or not job.eligible_at:
+        for job in graph.in_phase(JobPhase.ELIGIBLE):
+            if job.type in served or not job.eligible_at:
                 continue
             told = (graph.namespace, graph.name, job.type)
             waited = (now - kube.parse_time(job.eligible_at)).total_seconds()

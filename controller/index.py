@@ -121,6 +121,11 @@ class GraphView:
     def dependency_phases(self, job: JobView) -> Iterator[JobPhase | None]:
         return (self.phase_of(dep) for dep in job.depends_on)
 
+    def in_phase(self, phase: JobPhase) -> Iterator[JobView]:
+        """The jobs in ``phase``; nothing to walk (a finished graph) costs nothing."""
+        if self.by_phase[phase]:
+            yield from (job for job in self.jobs.values() if job.phase is phase)
+
     def running(self) -> int:
         """Jobs that count against the graph's parallelism: Started, or Eligible to start."""
         return self.by_phase[JobPhase.STARTED] + self.by_phase[JobPhase.ELIGIBLE]

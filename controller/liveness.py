@@ -93,7 +93,7 @@ class Liveness:
         dead = {key: r for key, r in self.runners.items()
                 if now - max(r.last_seen, self._deaf_at) > r.duration}
         orphans = {(g.namespace, j.runner) for g in self.index.graphs.values()
-                   for j in g.jobs.values() if j.phase is JobPhase.STARTED and j.runner}
+                   for j in g.in_phase(JobPhase.STARTED) if j.runner}
         orphans -= set(self.runners)
         if (dead or orphans) and not await self._can_hear(next(iter(dead or orphans))[0]):
             self._deaf_at = now
@@ -130,8 +130,7 @@ class Liveness:
     async def _reclaim(self, key: RunnerKey, *, why: str) -> None:
         namespace, holder = key
         for graph in [g for g in self.index.graphs.values() if g.namespace == namespace]:
-            for job in [j for j in graph.jobs.values()
-                        if j.phase is JobPhase.STARTED and j.runner == holder]:
+            for job in [j for j in graph.in_phase(JobPhase.STARTED) if j.runner == holder]:
                 await self.transitions.reclaim(graph, job, why=why)
 
     async def _delete_lease(self, runner: RunnerView) -> None:
