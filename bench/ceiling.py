@@ -74,6 +74,28 @@ def create_jobs(conn: Connection, namespace: str, count: int) -> list[str]:
 # --- one load process ---------------------------------------------------------------------
 
 
+# Seconds the load processes are given to start (import, connect) before the common start.
+STARTUP_SECONDS = 3.0
+
+
+async def common_start(start_at: float) -> float:
+    """Wait for the wall-clock time ``start_at`` the driver gave every load process; the
+    monotonic time then. Every process and the driver's samples of the servers' CPU then
+    cover the same window."""
+    await asyncio.sleep(max(0.0, start_at - time.time()))
+    return time.monotonic()
+
+
+def sample_window(start_at: float, warmup: float, seconds: float,
+                  sample: Any) -> tuple[Any, Any, float]:
+    """``sample()`` at the start and at the end of the measured window of loads that start at
+    ``start_at``; the two samples and the seconds between them."""
+    time.sleep(max(0.0, start_at + warmup - time.time()))
+    first, t0 = sample(), time.monotonic()
+    time.sleep(max(0.0, start_at + warmup + seconds - time.time()))
+    return first, sample(), time.monotonic() - t0
+
+
 async def own_cpu(start: float, end: float, into: dict[str, float]) -> None:
     """This process's CPU time at the monotonic instants ``start`` and ``end``, into ``into``.
 
@@ -86,7 +108,7 @@ async def own_cpu(start: float, end: float, into: dict[str, float]) -> None:
 
 
 async def _load(conn: Connection, namespace: str, names: list[str], connections: int,
-                seconds: float, warmup: float) -> dict[str, Any]:
+                seconds: float, warmup: float, start_at: float) -> dict[str, Any]:
     import aiohttp  # kopf's HTTP client, so already installed with the operator
 
     base = conn.server + JOBS_PATH.format(namespace=namespace)
@@ -100,7 +122,7 @@ async def _load(conn: Connection, namespace: str, names: list[str], connections:
             async with session.get(f"{base}/{name}") as r:
                 versions[name] = (await r.json())["metadata"]["resourceVersion"]
 
-        start = time.monotonic()
+        start = await common_start(start_at)
         measure_from = start + warmup
         end = measure_from + seconds
 
@@ -154,13 +176,15 @@ def run_level(kubeconfig: Path, namespace: str, names: list[str], *, processes: 
               server_pids: dict[str, int]) -> dict[str, Any]:
     """Run ``processes`` load processes of ``connections`` each; rates and CPU of everyone."""
     per = len(names) // processes
+    start_at = time.time() + STARTUP_SECONDS
     procs = []
     for i in range(processes):
         mine = names[i * per:(i + 1) * per]
         procs.append(subprocess.Popen(
             [sys.executable, "-m", "bench.ceiling", "load", "--kubeconfig", str(kubeconfig),
              "--namespace", namespace, "--connections", str(connections),
-             "--seconds", str(seconds), "--warmup", str(warmup), *mine],
+             "--seconds", str(seconds), "--warmup", str(warmup), "--start-at", str(start_at),
+             *mine],
             cwd=REPO, stdout=subprocess.PIPE, text=True))
     watched = {"client": [psutil.Process(p.pid) for p in procs],
                **{k: [psutil.Process(v)] for k, v in server_pids.items()}}
@@ -178,18 +202,13 @@ def run_level(kubeconfig: Path, namespace: str, names: list[str], *, processes: 
             out[role] = total
         return out
 
-    # The server's CPU over roughly the measured window (the clients measure their own
-    # exactly): after start-up and warm-up, until shortly before the end.
-    time.sleep(warmup + 1.5)
-    busy0, cpu0, t0 = _busy(), cpu(), time.monotonic()
-    time.sleep(max(0.5, seconds - 2.0))
-    busy1, cpu1, t1 = _busy(), cpu(), time.monotonic()
+    (busy0, cpu0), (busy1, cpu1), wall = sample_window(
+        start_at, warmup, seconds, lambda: (_busy(), cpu()))
     results = []
     for p in procs:
         out, _ = p.communicate(timeout=seconds + warmup + 120)
         results.append(json.loads(out.strip().splitlines()[-1]))
     ok = sum(r["ok"] for r in results)
-    wall = t1 - t0
     return {
         "processes": processes,
         "connections_per_process": connections,
@@ -274,11 +293,13 @@ def main(argv: list[str] | None = None) -> None:
     load.add_argument("--connections", type=int, default=16)
     load.add_argument("--seconds", type=float, default=5)
     load.add_argument("--warmup", type=float, default=1)
+    load.add_argument("--start-at", type=float, default=0.0,
+                      help="wall-clock time to start at, the same for every load process")
     load.add_argument("names", nargs="+")
     args = parser.parse_args(argv)
     conn = Connection.from_kubeconfig(args.kubeconfig)
     result = asyncio.run(_load(conn, args.namespace, args.names, args.connections,
-                               args.seconds, args.warmup))
+                               args.seconds, args.warmup, args.start_at))
     print(json.dumps(result), flush=True)
 
 

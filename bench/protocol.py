@@ -27,7 +27,16 @@ from typing import Any
 
 import psutil
 
-from bench.ceiling import JOBS_PATH, _busy, create_graph, job_manifest, own_cpu
+from bench.ceiling import (
+    JOBS_PATH,
+    STARTUP_SECONDS,
+    _busy,
+    common_start,
+    create_graph,
+    job_manifest,
+    own_cpu,
+    sample_window,
+)
 from bench.cluster import REPO, Connection
 from controller.transitions import eligible
 from overseer.api import TYPE_LABEL, JobPhase
@@ -47,16 +56,17 @@ def _step(step: int, created: dict[str, Any]) -> dict[str, Any]:
 
 
 async def _load(conn: Connection, namespace: str, graph: str, graph_uid: str,
-                connections: int, seconds: float, warmup: float) -> dict[str, Any]:
+                connections: int, seconds: float, warmup: float,
+                start_at: float) -> dict[str, Any]:
     import aiohttp
 
     base = conn.server + JOBS_PATH.format(namespace=namespace)
     connector = aiohttp.TCPConnector(limit=connections, ssl=conn.ssl_context())
-    start = time.monotonic()
-    measure_from, end = start + warmup, start + warmup + seconds
     done = {"jobs": 0, "errors": 0}
 
     async with aiohttp.ClientSession(connector=connector, headers=conn.headers()) as session:
+        start = await common_start(start_at)
+        measure_from, end = start + warmup, start + warmup + seconds
 
         async def write(method: str, url: str, body: dict[str, Any]) -> dict[str, Any] | None:
             kind = "application/merge-patch+json" if method == "PATCH" else "application/json"
@@ -74,7 +84,6 @@ async def _load(conn: Connection, namespace: str, graph: str, graph_uid: str,
             n = 0
             while time.monotonic() < end:
                 n += 1
-                began = time.monotonic()
                 created = await write("POST", base,
                                       job_manifest(namespace, graph, graph_uid, f"{w}-{n}"))
                 if created is None:
@@ -87,7 +96,9 @@ async def _load(conn: Connection, namespace: str, graph: str, graph_uid: str,
                     if rv is None:
                         break
                     rv = await status(name, rv, _step(step, created))
-                if began >= measure_from and time.monotonic() <= end:
+                # Counted when it ends: in a steady state as many jobs end in the window as
+                # start in it, and none is lost at the window's edges.
+                if measure_from <= time.monotonic() <= end:
                     done["jobs" if rv is not None else "errors"] += 1
 
         cpu: dict[str, float] = {}
@@ -134,29 +145,29 @@ def run(conn: Connection, kubeconfig: Path, namespace: str, *, processes: int,
     """One measurement: with the operator's and ``runners`` runners' watches if ``watch``."""
     warmup = 1.0
     common = ["--kubeconfig", str(kubeconfig), "--namespace", namespace]
+    start_at = time.time() + STARTUP_SECONDS
     watcher = None
     if watch:
+        # Open before the loads start, and kept until they are done.
         watcher = subprocess.Popen(
-            [sys.executable, "-m", "bench.protocol", "watch", *common,
-             "--runners", str(runners), "--seconds", str(seconds + warmup + 3)], cwd=REPO)
-        time.sleep(1.0)
+            [sys.executable, "-m", "bench.protocol", "watch", *common, "--runners",
+             str(runners), "--seconds", str(STARTUP_SECONDS + warmup + seconds + 5)], cwd=REPO)
     tag = uuid.uuid4().hex[:5]
     graphs = [f"p{tag}{i}" for i in range(processes)]
     procs = [subprocess.Popen(
         [sys.executable, "-m", "bench.protocol", "load", *common, "--graph", graph,
          "--graph-uid", create_graph(conn, namespace, graph),
          "--connections", str(connections), "--seconds", str(seconds),
-         "--warmup", str(warmup)], cwd=REPO, stdout=subprocess.PIPE, text=True)
+         "--warmup", str(warmup), "--start-at", str(start_at)],
+        cwd=REPO, stdout=subprocess.PIPE, text=True)
         for graph in graphs]
     servers = {k: psutil.Process(v) for k, v in server_pids.items()}
 
     def cpu() -> dict[str, float]:
         return {k: sum(p.cpu_times()[:2]) for k, p in servers.items()}
 
-    time.sleep(warmup + 1.0)
-    busy0, cpu0, t0 = _busy(), cpu(), time.monotonic()
-    time.sleep(max(0.5, seconds - 1.5))
-    busy1, cpu1, t1 = _busy(), cpu(), time.monotonic()
+    (busy0, cpu0), (busy1, cpu1), wall = sample_window(
+        start_at, warmup, seconds, lambda: (_busy(), cpu()))
     results = [json.loads(p.communicate(timeout=seconds + 120)[0].strip().splitlines()[-1])
                for p in procs]
     if watcher is not None:
@@ -164,7 +175,6 @@ def run(conn: Connection, kubeconfig: Path, namespace: str, *, processes: int,
         watcher.wait(10)
     jobs = sum(r["jobs"] for r in results)
     rate = jobs / seconds
-    wall = t1 - t0
     per_job = {k: round(1000 * (cpu1[k] - cpu0[k]) / (rate * wall), 2) if rate else None
                for k in servers}
     return {
@@ -210,13 +220,15 @@ def main(argv: list[str] | None = None) -> None:
             sub.add_argument("--graph-uid", required=True)
             sub.add_argument("--connections", type=int, default=16)
             sub.add_argument("--warmup", type=float, default=1)
+            sub.add_argument("--start-at", type=float, default=0.0)
         else:
             sub.add_argument("--runners", type=int, default=4)
     args = parser.parse_args(argv)
     conn = Connection.from_kubeconfig(args.kubeconfig)
     if args.command == "load":
         result = asyncio.run(_load(conn, args.namespace, args.graph, args.graph_uid,
-                                   args.connections, args.seconds, args.warmup))
+                                   args.connections, args.seconds, args.warmup,
+                                   args.start_at))
         print(json.dumps(result), flush=True)
     else:
         asyncio.run(_watch(conn, args.namespace, args.runners, args.seconds))

@@ -57,6 +57,12 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
             wpj, wpj is not None and wpj <= WRITES_PER_JOB,
             f"+ {case['writes']['conflicts_per_job']} conflicts/job")
 
+    if cases and not any(c["runners"] == 4 and c["shape"] != "chain" for c in cases):
+        add("throughput, r4", "needs a case with 4 runners", None, None,
+            "not measured in this run")
+    if cases and not any(c["runners"] == 16 and c["shape"] == "independent" for c in cases):
+        add("failed claims per successful claim, independent r16",
+            "needs independent with 16 runners", None, None, "not measured in this run")
     for case in cases:
         if case["runners"] != 4 or case["shape"] == "chain":
             continue
@@ -104,9 +110,17 @@ def targets(report: dict[str, Any]) -> list[dict[str, Any]]:
         rss = case["usage"]["operator"]["peak_rss_mb"]
         ok = case["completed"] and biggest <= MIB and rss < OPERATOR_RSS_MB
         add(f"{case['label']} completes, objects <= 1 MiB, operator RSS < {OPERATOR_RSS_MB} MB, "
-            f"r{case['runners']}", "all three", f"{case['completed']}, {biggest} B, {rss} MB", ok,
+            f"r{case['runners']}", "all three",
+            f"{'completed' if case['completed'] else 'NOT completed'}, {biggest} B, {rss} MB", ok,
             f"kubectl get -o json of the graph: {sizes.get('graph_kubectl_json_bytes')} B")
     return out
+
+
+def _code_line(code: dict[str, Any]) -> str:
+    changed = code.get("uncommitted_changes") or []
+    state = (f", with uncommitted changes to {', '.join(changed)}" if changed
+             else ", with no uncommitted changes")
+    return f"Code: commit {code.get('commit') or 'unknown'}{state}."
 
 
 def _per(cpu_percent: float | None, rate: float) -> str:
@@ -127,6 +141,8 @@ def markdown(report: dict[str, Any]) -> str:
         f"# Overseer benchmark, {meta['started']}",
         "",
         f"Command: `{meta['command']}`",
+        "",
+        _code_line(meta.get("code") or {}),
         "",
         (f"Machine: {m['cores']} cores ({m['cpu_model']}), {m['memory_gb']} GB. "
         f"Versions: kubernetes {v.get('kubernetes')}, etcd {v.get('etcd')}, "
@@ -167,26 +183,31 @@ def markdown(report: dict[str, Any]) -> str:
                   ("Each job: create, then the Eligible, claim and outcome status patches, with "
                    "the operator's and runner's own bodies, from a lean client. CPU in ms per "
                    "job."), "",
-                  "| watches | jobs/s | kube-apiserver | etcd | client CPU %/proc |",
-                  "|---|---|---|---|---|"]
+                  ("| watches | jobs/s | kube-apiserver | etcd | client CPU %/proc | clients "
+                   "and others CPU % |"),
+                  "|---|---|---|---|---|---|"]
         for row in proto["rows"]:
             cpu = row["server_cpu_ms_per_job"]
             lines.append(f"| {row['watches']} | {row['jobs_per_s']} | "
                          f"{cpu.get('kube-apiserver', '-')} | {cpu.get('etcd', '-')} | "
-                         f"{row['client_cpu_percent_per_process']} |")
+                         f"{row['client_cpu_percent_per_process']} | "
+                         f"{row.get('others_and_clients_cpu_percent', '-')} |")
         if proto["bound_jobs_per_s"]:
             lines += ["", (f"With the watches, the API server and etcd alone spend "
                            f"**{proto['server_ms_per_job']} ms** of CPU per job: all cores of "
                            f"this machine on them and nothing else would run at most "
                            f"**{proto['bound_jobs_per_s']} jobs/s**, whatever the operator and "
-                           "runners cost."), ""]
+                           "runners cost. That holds for a quiet machine: the last column is "
+                           "the load clients' CPU (about 25% of a core for two of them) plus "
+                           "that of everything else, and another process's load makes the API "
+                           "server's CPU per request look higher."), ""]
         else:
             lines += ["", ("The API server and etcd do not run on this machine (a cluster of "
                            "KUBECONFIG's), so their CPU was not measured."), ""]
     cases = report.get("cases") or []
     if cases:
         lines += ["## Overseer", "",
-                  ("| shape | jobs | runners (procs x conc) | s | jobs/s | writes/job ok | "
+                  ("| shape | jobs | runners (procs x conc) | seconds | jobs/s | writes/job ok | "
                   "409/job | hand-off p50/p95/p99 ms | failed/ok claims | operator RSS MB | "
                   "runner RSS MB | other load (% of a core) | ceiling just before, patches/s |"),
                   "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -206,10 +227,14 @@ def markdown(report: dict[str, Any]) -> str:
                 f"{c['usage']['operator']['peak_rss_mb']} | {c['usage']['runners']['peak_rss_mb']} | "
                 f"{c['usage']['machine']['others_cpu_percent_of_one_core']} | "
                 f"{(c.get('ceiling') or {}).get('patches_per_s', '-')} |")
-        lines += ["", ("CPU per job, in ms (from each process's CPU time over the case; the "
+        lines += ["", ("'seconds' runs from the JobGraph's create request to the last job's "
+                       "finishedAt. 'ceiling just before' is the sweep's best level measured "
+                       "again right before the case, on the server as the case found it; the "
+                       "throughput targets use the median of those measurements."), "",
+                  ("CPU per job, in ms (from each process's CPU time over the case; the "
                   "machine's cores are shared, so this is what the jobs cost, whatever the "
                   "load):"), "",
-                  "| shape | runners | operator | runners | kube-apiserver | etcd | total |",
+                  "| shape | runners | operator | all runners | kube-apiserver | etcd | total |",
                   "|---|---|---|---|---|---|---|"]
         for c in cases:
             if "usage" not in c:

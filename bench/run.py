@@ -46,7 +46,8 @@ def parse(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(prog="python -m bench.run", description=__doc__,
                                 formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--out", type=Path, default=None,
-                   help="output directory (default bench/results/<UTC time>)")
+                   help="output directory (default bench/results/<UTC time>, with -quick "
+                   "after it for --quick)")
     p.add_argument("--cases", default=",".join(ALL_CASES),
                    help=f"comma-separated subset of {','.join(ALL_CASES)}")
     p.add_argument("--runners", default="1,4,16",
@@ -141,7 +142,9 @@ def main(argv: list[str] | None = None) -> int:
         print(f"unknown cases {unknown}; choose from {','.join(ALL_CASES)}", file=sys.stderr)
         return 2
     started = datetime.datetime.now(datetime.UTC)
-    out = args.out or REPO / "bench" / "results" / started.strftime("%Y%m%dT%H%M%SZ")
+    # A smoke run's report is not one to keep: its default folder is ignored by git.
+    out = args.out or REPO / "bench" / "results" / (
+        started.strftime("%Y%m%dT%H%M%SZ") + ("-quick" if args.quick else ""))
     out.mkdir(parents=True, exist_ok=True)
     work = args.work_dir or Path(tempfile.mkdtemp(prefix="overseer-bench-"))
     (work / "logs").mkdir(parents=True, exist_ok=True)
@@ -262,10 +265,11 @@ def main(argv: list[str] | None = None) -> int:
                 case["ceiling"] = paired
                 case["wall_seconds"] = round(time.monotonic() - begun, 1)
                 result["cases"].append(case)
+                p50 = ((case.get("handoff") or {}).get("total") or {}).get("p50_ms")
                 _say(f"  -> {case.get('jobs_per_s')} jobs/s, "
-                     f"{(case.get('writes') or {}).get('successful_per_job')} writes/job, "
-                     f"hand-off p50 {((case.get('handoff') or {}).get('total') or {}).get('p50_ms')}"
-                     f" ms, {case.get('error', '')}")
+                     f"{(case.get('writes') or {}).get('successful_per_job')} writes/job"
+                     + (f", hand-off p50 {p50} ms" if p50 is not None else "")
+                     + (f", failed: {case['error']}" if case.get("error") else ""))
                 save()
 
         if "peer" in wanted:
@@ -299,10 +303,11 @@ def _code_state() -> dict[str, Any]:
     def git(*argv: str) -> str:
         done = subprocess.run(["git", *argv], cwd=REPO, capture_output=True, text=True,
                               check=False)
-        return done.stdout.strip() if done.returncode == 0 else ""
+        # Only trailing space: porcelain lines begin with a status column that may be blank.
+        return done.stdout.rstrip() if done.returncode == 0 else ""
 
     changed = git("status", "--porcelain", "--", "controller", "runner", "overseer", "crds")
-    return {"commit": git("rev-parse", "HEAD") or None,
+    return {"commit": git("rev-parse", "HEAD").strip() or None,
             "uncommitted_changes": [line[3:] for line in changed.splitlines()]}
 
 

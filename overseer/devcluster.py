@@ -105,8 +105,9 @@ def find_binaries() -> Path:
     script = REPO / "hack" / "build-tools.sh"
     if not script.is_file():
         raise DevClusterError(f"{script} not found and KUBEBUILDER_ASSETS is not set")
-    log.info("devcluster.binaries.build", script=str(script))
-    # stderr passes through: the first build takes minutes and prints its progress there.
+    # The script builds only what is missing from its cache (the first time, for minutes)
+    # and prints its progress to stderr, which passes through.
+    log.info("devcluster.binaries.locate", script=str(script))
     result = subprocess.run(
         ["bash", str(script), "control-plane"], stdout=subprocess.PIPE, text=True, check=False
     )
