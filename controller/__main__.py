@@ -68,7 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     asyncio.run(kopf.operator(
         standalone=True,
         clusterwide=args.all_namespaces,
-        namespaces=args.namespace or None,
+        namespaces=args.namespace,  # empty with --all-namespaces; kopf wants a list
         liveness_endpoint=args.liveness,
         memo=memo,
     ))

@@ -85,7 +85,7 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
     )
     have = set()
     for item in existing.get("items", []):
-        if _owner(item) != uid:
+        if owner_uid(item) != uid:
             # Left by an earlier graph of this name, deleted just now: the garbage collector
             # is removing them. Creating beside them would adopt none and miss some.
             raise kopf.TemporaryError(
@@ -109,7 +109,7 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
                 # Created by an earlier run of this operator (the goal), or the name is taken.
                 other = await writer.run(writer.jobs.get, namespace,
                                          job_object_name(name, entry.name))
-                if _owner(other) == uid:
+                if owner_uid(other) == uid:
                     return
                 if other.get("spec", {}).get("graph") == name:
                     raise kopf.TemporaryError(
@@ -129,7 +129,8 @@ async def expand(body: kopf.Body, view: GraphView, writer: Writer, events: Event
     bound.info("graph.expanded", total=len(spec.jobs), created=len(missing))
 
 
-def _owner(job: dict[str, Any]) -> str | None:
+def owner_uid(job: dict[str, Any]) -> str | None:
+    """The uid of the JobGraph that owns ``job``."""
     refs = job.get("metadata", {}).get("ownerReferences") or []
     return next((r.get("uid") for r in refs if r.get("kind") == "JobGraph"), None)
 

@@ -23,7 +23,7 @@ import kopf
 from controller.events import EventPoster
 from controller.expand import expand
 from controller.housekeeping import Housekeeping
-from controller.index import Index
+from controller.index import GraphView, Index
 from controller.jobwatch import JobWatch
 from controller.liveness import Liveness
 from controller.status import StatusFlusher
@@ -81,7 +81,7 @@ async def start(settings: kopf.OperatorSettings, memo: kopf.Memo, **_: Any) -> N
                                  interval=memo.get("status_interval", 1.0))
     memo.housekeeping = Housekeeping(memo.index, memo.transitions, memo.liveness, memo.writer,
                                      memo.events, unserved_after=memo.get("unserved_after", 30.0))
-    memo.jobwatch = JobWatch(memo.writer.jobs, memo.index, memo.transitions, memo.flusher,
+    memo.jobwatch = JobWatch(memo.writer, memo.index, memo.transitions, memo.flusher,
                              memo.events)
     # Exact namespaces (or all of them) are followed from the start; with patterns, kopf
     # finds the namespaces, and graph_event starts following each one it brings news from.
@@ -103,17 +103,32 @@ async def stop(memo: kopf.Memo, **_: Any) -> None:
 
 @kopf.on.event(GROUP, VERSION, GRAPH_PLURAL)
 async def graph_event(event: dict[str, Any], body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    memo.jobwatch.follow(body["metadata"]["namespace"])
+    namespace, name = body["metadata"]["namespace"], body["metadata"]["name"]
+    memo.jobwatch.follow(namespace)
     if event["type"] == "DELETED":
-        memo.index.forget_graph(body["metadata"]["namespace"], body["metadata"]["name"])
+        memo.index.forget_graph(namespace, name)
         return
-    memo.index.observe_graph(body)
+    await _observe_graph(body, memo)
+
+
+async def _observe_graph(body: kopf.Body, memo: kopf.Memo) -> GraphView:
+    """The graph's view, brought up to date; the first time, its jobs are decided on too.
+
+    Jobs seen before their graph (after a restart, the Jobs' listing may come first) were
+    only indexed: deciding then would have ignored the graph's parallelism, suspension or
+    cancellation (``jobwatch``).
+    """
+    view = memo.index.observe_graph(body)
+    if not view.decided:
+        view.decided = True
+        await memo.transitions.settle_graph(view)
+    return view
 
 
 @kopf.on.create(GROUP, VERSION, GRAPH_PLURAL)
 @kopf.on.resume(GROUP, VERSION, GRAPH_PLURAL)
 async def expand_graph(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    view = memo.index.observe_graph(body)
+    view = await _observe_graph(body, memo)
     phase = (body.get("status") or {}).get("phase")
     if phase == GraphPhase.FAILED and (body.get("status") or {}).get("counts") is None:
         return  # rejected before: nothing to create, nothing to count
@@ -126,7 +141,7 @@ async def expand_graph(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
 @kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.parallelism")
 async def graph_control_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
     """Suspend, resume, cancel or a new parallelism: every job may move differently now."""
-    view = memo.index.observe_graph(body)
+    view = await _observe_graph(body, memo)
     view.dirty = True
     await memo.transitions.settle_graph(view)
     memo.flusher.poke()
@@ -134,7 +149,7 @@ async def graph_control_changed(body: kopf.Body, memo: kopf.Memo, **_: Any) -> N
 
 @kopf.on.update(GROUP, VERSION, GRAPH_PLURAL, field="spec.rerun")
 async def graph_rerun(body: kopf.Body, memo: kopf.Memo, **_: Any) -> None:
-    view = memo.index.observe_graph(body)
+    view = await _observe_graph(body, memo)
     if view.cancelled:
         memo.events.post(body, reason="RerunRefused", warning=True,
                          message="a cancelled graph cannot be re-run; apply it anew instead")

@@ -86,6 +86,11 @@ class GraphView:
     # of ten thousand. A JobView is replaced on news, never changed in place.
     by_phase: Counter[JobPhase] = field(default_factory=Counter)
     dirty: bool = False
+    # The graph has a deletionTimestamp: its Jobs are going with it.
+    deleting: bool = False
+    # Set once the graph itself has been seen and its jobs decided on; until then its Jobs
+    # are only indexed (see controller.jobwatch).
+    decided: bool = False
     # While a re-run resets the graph's jobs, no decision is taken on half-reset news.
     rerunning: bool = False
     # Set by housekeeping once the graph ran past spec.activeDeadlineSeconds.
@@ -170,6 +175,7 @@ class Index:
             for stale in [j.name for j in view.jobs.values() if j.owner not in (None, meta["uid"])]:
                 view.remove(stale)
         view.uid = meta["uid"]
+        view.deleting = bool(meta.get("deletionTimestamp"))
         view.generation = meta.get("generation")
         spec = body.get("spec", {})
         view.total = len(spec.get("jobs", []))

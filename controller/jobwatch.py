@@ -22,13 +22,19 @@ from typing import Any
 import structlog
 
 from controller.events import EventPoster
-from controller.index import Index, is_newer
+from controller.expand import expand, owner_uid
+from controller.index import GraphView, Index, is_newer
 from controller.status import StatusFlusher
 from controller.transitions import Transitions
+from controller.writer import Writer
 from overseer import kube, listwatch
-from overseer.api import JobPhase
+from overseer.api import GraphPhase, JobPhase
 
 log = structlog.get_logger("overseer.operator")
+
+# Seconds after a Job's deletion before the missing Jobs of its graph are created again:
+# a burst of deletions becomes one expansion.
+RECREATE_AFTER = 1.0
 
 ALL = None  # the namespace of a watch across every namespace
 
@@ -36,9 +42,10 @@ ALL = None  # the namespace of a watch across every namespace
 class JobWatch:
     """Follows the Jobs of the served namespaces and acts on every change."""
 
-    def __init__(self, jobs: kube.Resource, index: Index, transitions: Transitions,
+    def __init__(self, writer: Writer, index: Index, transitions: Transitions,
                  flusher: StatusFlusher, events: EventPoster) -> None:
-        self.jobs = jobs
+        self.writer = writer
+        self.jobs = writer.jobs
         self.index = index
         self.transitions = transitions
         self.flusher = flusher
@@ -52,6 +59,7 @@ class JobWatch:
         self._draining = False
         # Decisions in flight; asyncio keeps only weak references to tasks.
         self._tasks: set[asyncio.Task[None]] = set()
+        self._recreating: set[tuple[str, str]] = set()
 
     def follow(self, namespace: str | None) -> None:
         """Start following the Jobs of ``namespace`` (ALL: every one); idempotent."""
@@ -109,20 +117,63 @@ class JobWatch:
     def _changed(self, kind: str | None, body: dict[str, Any]) -> None:
         """One Job's news (``kind`` None: from a listing), applied now, acted on in a task."""
         if kind == "DELETED":
-            self.index.forget_job(body)
+            self._deleted(body)
             return
         observed = self.index.observe_job(body)
         if observed is None:
             return
         graph, job = observed
+        if not graph.decided:
+            # The graph itself is not known yet (after a restart the Jobs' listing may come
+            # first): deciding now would ignore its parallelism, suspension or cancellation.
+            # The graph's handlers decide on all its jobs once it is seen.
+            return
         if job.phase.is_terminal:
             self.flusher.poke()
         if job.phase is JobPhase.FAILED and kind == "MODIFIED":
             self.events.post(body, reason="JobFailed", warning=True,
                              message=f"{job.name}: {(body.get('status') or {}).get('message')}")
-        task = self._loop.create_task(self.transitions.settle(graph, job))
+        self._spawn(self.transitions.settle(graph, job))
+
+    def _spawn(self, work: Any) -> None:
+        task = self._loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._settled)
+
+    def _deleted(self, body: dict[str, Any]) -> None:
+        """A Job is gone. Its graph's garbage collection, usually; if not, it is made again.
+
+        Someone deleted a Job of a running graph: left so, its dependents would wait for
+        ever. Expansion creates what is missing, so the Job comes back, Waiting.
+        """
+        graph = self.index.forget_job(body)
+        if (graph is None or not graph.expanded or graph.deleting or graph.uid is None
+                or owner_uid(body) != graph.uid
+                or graph.status.get("phase") in (GraphPhase.FINISHED, GraphPhase.FAILED)):
+            return
+        key = (graph.namespace, graph.name)
+        if key not in self._recreating:
+            self._recreating.add(key)
+            self._spawn(self._recreate(graph, body["spec"].get("name", "")))
+
+    async def _recreate(self, graph: GraphView, job_name: str) -> None:
+        key = (graph.namespace, graph.name)
+        try:
+            await asyncio.sleep(RECREATE_AFTER)
+            try:
+                body = await self.writer.run(self.writer.graphs.get, *key)
+            except kube.NotFound:
+                return
+            if body["metadata"].get("deletionTimestamp") or body["metadata"]["uid"] != graph.uid:
+                return
+            log.warning("job.recreated", namespace=graph.namespace, graph=graph.name,
+                        job=job_name)
+            self.events.post(body, reason="JobRecreated", warning=True,
+                             message=f"Job {job_name} of the running graph was deleted; it "
+                             "is created again, with any other missing Job of the graph")
+            await expand(body, graph, self.writer, self.events)
+        finally:
+            self._recreating.discard(key)
 
     def _settled(self, task: asyncio.Task[None]) -> None:
         self._tasks.discard(task)

@@ -9,7 +9,10 @@ gets a full lease duration before it can be judged.
 
 Silence is only evidence while the operator can hear: before it judges anyone it checks
 that the API server answers, and after a time when it did not (an outage, a restart of the
-API server) every runner gets a full lease duration again to renew.
+API server) every runner gets a full lease duration again to renew. And silence on the
+watch is not yet the runner's: before a runner is judged dead its Lease is read, and a
+Lease that changed after all (the operator was paused, or its watch was still
+reconnecting) means a live runner.
 
 A dead runner's Started jobs go back to Eligible (``Transitions.reclaim``) and its Lease is
 deleted. If the runner was only paused and comes back, its Lease is gone, its claims carry
@@ -68,7 +71,8 @@ class Liveness:
         known = self.runners.get(key)
         renew = spec.get("renewTime")
         last_seen = time.monotonic()
-        if known is not None and known.renew_time == renew:
+        # The same Lease seen again (a relist) is no news; a renewal changes its version.
+        if known is not None and known.resource_version == meta["resourceVersion"]:
             last_seen = known.last_seen
         types = (meta.get("annotations") or {}).get(RUNNER_TYPES_ANNOTATION, "")
         self.runners[key] = RunnerView(
@@ -101,6 +105,8 @@ class Liveness:
                         "runner until it has answered for a full lease duration")
             return
         for key, runner in dead.items():
+            if await self._renewed_unheard(runner):
+                continue
             log.warning("runner.lost", namespace=runner.namespace, runner=runner.holder,
                         silent_for=round(now - runner.last_seen, 1))
             await self._reclaim(key, why=f"runner {runner.holder} stopped renewing its "
@@ -116,6 +122,35 @@ class Liveness:
                 self._orphaned_since.pop(key, None)
         for key in set(self._orphaned_since) - orphans:
             self._orphaned_since.pop(key, None)
+
+    async def _renewed_unheard(self, runner: RunnerView) -> bool:
+        """Whether the runner's Lease was renewed after all, unheard by the watch.
+
+        Silence on the watch is not the runner's silence: the operator may have been paused,
+        or its watch may still be reconnecting after an outage while the runners renewed
+        all along. So the Lease itself is read before a runner is judged; if it changed, the
+        runner is alive and seen now. If it cannot be read, nothing is judged this time.
+        """
+        api = client.CoordinationV1Api(self.writer.api_client)
+        try:
+            lease = await self.writer.run(api.read_namespaced_lease, runner.lease,
+                                          runner.namespace, _request_timeout=5)
+        except ApiException as exc:
+            return exc.status != 404
+        except Exception:  # noqa: BLE001 - the API server went away again: judge later
+            return True
+        renew = lease.spec.renew_time if lease.spec else None
+        if lease.metadata.resource_version == runner.resource_version:
+            return False
+        log.info("runner.heard_late", namespace=runner.namespace, runner=runner.holder)
+        key = (runner.namespace, runner.holder)
+        self.runners[key] = RunnerView(
+            namespace=runner.namespace, lease=runner.lease, holder=runner.holder,
+            duration=float(lease.spec.lease_duration_seconds or runner.duration),
+            renew_time=renew.isoformat() if renew else None, last_seen=time.monotonic(),
+            types=runner.types, resource_version=lease.metadata.resource_version,
+        )
+        return True
 
     async def _can_hear(self, namespace: str) -> bool:
         """Whether the API server answers a read now: a cheap list of one Lease."""

@@ -25,6 +25,12 @@ from kubernetes.client.rest import ApiException
 from overseer import api
 
 MERGE_PATCH = "application/merge-patch+json"
+# (connect, read) seconds for every request. Without them a connection that dies silently
+# (no reset: a proxy, a lost peer) blocks its caller for ever. The read timeout is long
+# because a status write of a 10,000-job graph can take the API server seconds.
+REQUEST_TIMEOUT = (10.0, 60.0)
+# A watch must have ended, by the server's timeoutSeconds, this long before it is given up.
+WATCH_READ_SLACK = 30.0
 
 
 class KubeError(Exception):
@@ -116,6 +122,7 @@ class Resource:
         return client.CustomObjectsApi(self.api_client)
 
     def _call(self, method: str, *args: Any, **kwargs: Any) -> Any:
+        kwargs.setdefault("_request_timeout", REQUEST_TIMEOUT)
         try:
             return getattr(self._objects, method)(api.GROUP, api.VERSION, *args, **kwargs)
         except ApiException as exc:
@@ -182,6 +189,9 @@ class Resource:
             resource_version=resource_version,
             timeout_seconds=timeout_seconds,
             allow_watch_bookmarks=True,
+            # The server ends the watch after timeout_seconds; a connection that went dead
+            # without a reset (a proxy, a lost peer) would otherwise be read from forever.
+            _request_timeout=(REQUEST_TIMEOUT[0], timeout_seconds + WATCH_READ_SLACK),
             **selectors,
         )
         try:

@@ -65,22 +65,26 @@ class RunnerLease:
 
     def acquire(self) -> None:
         try:
-            self._api.create_namespaced_lease(self.namespace, self._body())
+            self._api.create_namespaced_lease(self.namespace, self._body(),
+                                              _request_timeout=kube.REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 409:
                 raise kube.translate(exc) from exc
             # A Lease of this identity is left from an earlier life of this runner (a fixed
             # --identity): take it over.
-            current = self._api.read_namespaced_lease(self.name, self.namespace)
+            current = self._api.read_namespaced_lease(self.name, self.namespace,
+                                                     _request_timeout=kube.REQUEST_TIMEOUT)
             body = self._body()
             body["metadata"]["resourceVersion"] = current.metadata.resource_version
-            self._api.replace_namespaced_lease(self.name, self.namespace, body)
+            self._api.replace_namespaced_lease(self.name, self.namespace, body,
+                                              _request_timeout=kube.REQUEST_TIMEOUT)
         self._thread.start()
 
     def renew(self) -> None:
         try:
             self._api.patch_namespaced_lease(
-                self.name, self.namespace, {"spec": {"renewTime": _micro_time()}}
+                self.name, self.namespace, {"spec": {"renewTime": _micro_time()}},
+                _request_timeout=kube.REQUEST_TIMEOUT,
             )
         except ApiException as exc:
             if exc.status != 404:
@@ -88,7 +92,8 @@ class RunnerLease:
             # The operator judged this runner dead and removed its Lease; the jobs it held
             # were handed to others, and their outcomes will be dropped. Live on.
             log.warning("lease.lost", lease=self.name)
-            self._api.create_namespaced_lease(self.namespace, self._body())
+            self._api.create_namespaced_lease(self.namespace, self._body(),
+                                              _request_timeout=kube.REQUEST_TIMEOUT)
 
     def _renew_forever(self) -> None:
         while not self._stop.wait(self.renew_every):
@@ -101,7 +106,8 @@ class RunnerLease:
         """Stop renewing and delete the Lease: this runner holds nothing any more."""
         self._stop.set()
         try:
-            self._api.delete_namespaced_lease(self.name, self.namespace)
+            self._api.delete_namespaced_lease(self.name, self.namespace,
+                                              _request_timeout=kube.REQUEST_TIMEOUT)
         except ApiException as exc:
             if exc.status != 404:
                 log.warning("lease.release_failed", lease=self.name, error=str(exc))

@@ -10,7 +10,16 @@ import pytest
 
 from overseer import kube
 from tests.conftest import read_ledger, wait_for
-from tests.helpers import PhaseRecorder, get_graph, graph, job, jobs_of, phases, wait_graph
+from tests.helpers import (
+    PhaseRecorder,
+    events,
+    get_graph,
+    graph,
+    job,
+    jobs_of,
+    phases,
+    wait_graph,
+)
 
 
 def test_chain_runs_each_job_only_after_its_dependency_finished(
@@ -175,3 +184,22 @@ def test_a_job_name_taken_by_another_graph_fails_the_graph_with_a_message(
         "the Job names <graph>-<job> of these jobs are already used in this namespace: "
         "z (taken by job y-z of graph x); rename the jobs or the graph")
     assert jobs_of(cluster, namespace, "x")["y-z"]["status"]["phase"] == "Finished"
+
+
+def test_a_job_deleted_from_a_running_graph_is_created_again(
+    cluster, namespace, start_runner, ledger: Path
+):
+    start_runner(namespace, "tests.handlers.basic")
+    cluster.apply(graph("gap", job("a"), job("b", "sleep", "a", args={"seconds": 3}),
+                        job("c", "noop", "b")), namespace)
+    wait_for(lambda: phases(cluster, namespace, "gap").get("b") == "Started", what="b started")
+    # c waits for b; b is running. Left gone, c would wait for ever.
+    cluster.kubectl("delete", "jobs.overseer.dev", "gap-b", "gap-c", "-n", namespace)
+
+    body = wait_graph(cluster, namespace, "gap", "Finished", timeout=60)
+    assert body["status"]["progress"] == "3/3"
+    assert set(phases(cluster, namespace, "gap").values()) == {"Finished"}
+    # b's first run ended on a deleted Job, so its outcome was dropped, and it ran again.
+    assert [line["job"] for line in read_ledger(ledger)] == ["a", "b", "b", "c"]
+    recreated = wait_for(lambda: events(cluster, namespace, "JobRecreated"), what="an event")
+    assert recreated[0].startswith("Job ")

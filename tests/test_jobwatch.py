@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+from types import SimpleNamespace
 from typing import Any
 
 from controller.index import Index
@@ -65,6 +66,9 @@ def test_an_expired_watch_is_followed_by_a_fresh_listing_and_a_watch_from_it():
                     ("DELETED", "12"), ("ADDED", "13")]
 
 
+NO_WRITER = SimpleNamespace(jobs=None, graphs=None)
+
+
 class FakeTransitions:
     def __init__(self) -> None:
         self.settled: list[tuple[str, str]] = []
@@ -89,11 +93,13 @@ class FakeEvents:
         self.posted.append((reason, message))
 
 
-def run_on_loop(test) -> Any:
+def run_on_loop(test, *, known=("one", "two", "ns")) -> Any:
     async def main():
         index, transitions = Index(), FakeTransitions()
+        for namespace in known:  # graphs the operator has seen: their jobs are decided on
+            index.graph(namespace, "g").decided = True
         flusher, events = FakeFlusher(), FakeEvents()
-        watch = JobWatch(None, index, transitions, flusher, events)
+        watch = JobWatch(NO_WRITER, index, transitions, flusher, events)
         result = test(watch, index)
         await asyncio.sleep(0)  # let the settle tasks run
         return result, index, transitions, flusher, events
@@ -111,6 +117,17 @@ def test_a_listing_drops_known_jobs_it_no_longer_holds_but_not_newer_ones():
     assert sorted(index.graph("ns", "g").jobs) == ["a", "c"]
     assert sorted(transitions.settled) == [("a", "Waiting"), ("a", "Waiting"), ("b", "Waiting"),
                                            ("c", "Waiting")]
+
+
+def test_jobs_of_a_graph_not_seen_yet_are_indexed_but_not_decided_on():
+    def scenario(watch, index):
+        watch._changed(None, job("a", "3", namespace="later"))
+        watch._changed("MODIFIED", job("b", "4", JobPhase.FINISHED, namespace="later"))
+
+    _, index, transitions, flusher, _ = run_on_loop(scenario, known=())
+    assert sorted(index.graph("later", "g").jobs) == ["a", "b"]
+    assert transitions.settled == []
+    assert flusher.pokes == 0
 
 
 def test_a_listing_of_one_namespace_leaves_the_jobs_of_another_alone():
@@ -161,7 +178,7 @@ def test_following_is_idempotent_and_all_namespaces_covers_each_one(monkeypatch)
 
 def test_events_from_the_watch_threads_are_applied_on_the_loop_in_their_order():
     async def main():
-        watch = JobWatch(None, Index(), FakeTransitions(), FakeFlusher(), FakeEvents())
+        watch = JobWatch(NO_WRITER, Index(), FakeTransitions(), FakeFlusher(), FakeEvents())
         loop_thread = threading.get_ident()
         applied: list[tuple[str, int, bool]] = []
         one = watch._from_thread(lambda n: applied.append(("one", n, on_loop())))

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from types import SimpleNamespace
 
 from controller.index import Index, JobView
 from controller.liveness import Liveness
@@ -19,10 +20,16 @@ class FakeWriter:
 
     def __init__(self) -> None:
         self.answering = True
+        # The Lease as the API server holds it, whatever the operator's watch brought.
+        self.lease_version = "1"
 
     async def run(self, fn, *args, **kwargs):
         if not self.answering:
             raise ConnectionError("the API server does not answer")
+        if fn.__name__ == "read_namespaced_lease":
+            return SimpleNamespace(
+                metadata=SimpleNamespace(resource_version=self.lease_version),
+                spec=SimpleNamespace(renew_time=None, lease_duration_seconds=1))
         return None
 
 
@@ -73,3 +80,18 @@ def test_no_runner_is_judged_while_the_api_server_does_not_answer_nor_just_after
     time.sleep(0.5)
     asyncio.run(liveness.sweep())
     assert transitions.reclaimed == []
+
+
+def test_a_runner_whose_lease_was_renewed_unheard_is_alive():
+    """The operator was paused, or its watch was reconnecting: the Lease itself says."""
+    liveness, writer, transitions = setup()
+    time.sleep(1.1)
+    writer.lease_version = "2"  # renewed while the watch brought nothing
+    asyncio.run(liveness.sweep())
+    assert transitions.reclaimed == []
+    assert liveness.runners[("ns", "r1")].resource_version == "2"
+
+    # Heard now; silent from here on, it is judged after a full duration.
+    time.sleep(1.1)
+    asyncio.run(liveness.sweep())
+    assert transitions.reclaimed == ["a"]

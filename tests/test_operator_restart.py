@@ -7,6 +7,7 @@ from pathlib import Path
 
 from tests.conftest import read_ledger, wait_for
 from tests.helpers import graph, job, jobs_of, phases, wait_graph
+from tests.test_control import max_overlap, starts
 
 
 def test_operator_killed_while_creating_jobs_creates_each_job_once_after_restart(
@@ -51,3 +52,27 @@ def test_operator_restarted_mid_graph_carries_on_from_the_api_servers_state(
 
     wait_graph(cluster, ns, "chain", "Finished")
     assert [line["job"] for line in read_ledger(ledger)] == ["a", "b", "c"]
+
+
+def test_an_operator_restarted_mid_graph_keeps_to_parallelism_and_suspension(
+    cluster, own_namespace, processes, start_runner, ledger: Path
+):
+    # With an exact namespace the Jobs' listing can reach the new operator before the graphs
+    # do; no job may be decided on before its graph's spec is known.
+    ns = own_namespace
+    operator = processes.start("operator", "-m", "controller", "--namespace", ns)
+    for _ in range(3):
+        start_runner(ns, "tests.handlers.lifecycle", "--concurrency", "2")
+    cluster.apply(graph("capped", *(job(f"s{i}", "slow", args={"seconds": 1.5})
+                                    for i in range(8)), parallelism=2), ns)
+    cluster.apply(graph("held", *(job(f"h{i}", "slow", args={"seconds": 0.1})
+                                  for i in range(3)), suspend=True), ns)
+    wait_for(lambda: sum(p == "Started" for p in phases(cluster, ns, "capped").values()) == 2,
+             what="two capped jobs started")
+    operator.kill()
+    processes.start("operator", "-m", "controller", "--namespace", ns)
+
+    wait_graph(cluster, ns, "capped", "Finished", timeout=90)
+    assert max_overlap(ledger) == 2
+    assert Counter(line["job"] for line in starts(ledger)) == {f"s{i}": 1 for i in range(8)}
+    assert set(phases(cluster, ns, "held").values()) == {"Waiting"}

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import signal
+import time
 
 from tests.conftest import read_ledger, wait_for
 from tests.helpers import events, graph, job, jobs_of, phases, wait_graph
@@ -173,3 +174,34 @@ def test_a_runner_restarted_under_the_same_identity_hands_back_what_it_held(
                       .get("attempt") == 2 and s, what="a claimed again")
     assert status["runner"] == "fixed"
     assert again.popen.poll() is None
+
+
+def test_a_paused_operator_does_not_judge_live_runners_dead(
+    cluster, own_namespace, processes, start_runner, ledger
+):
+    # Paused for longer than the runners' leases, the operator has heard no renewal; the
+    # runners renewed all along, and their Leases say so.
+    ns = own_namespace
+    operator = processes.start("operator", "-m", "controller", "--namespace", ns)
+    for name in ("r1", "r2"):
+        start_runner(ns, "tests.handlers.lifecycle", "--identity", name, *SHORT_LEASE)
+    cluster.apply(graph("long", job("a", "slow", args={"seconds": 8}),
+                        job("b", "slow", args={"seconds": 8})), ns)
+    wait_for(lambda: {held_by(cluster, ns, "long", n) for n in "ab"} == {"r1", "r2"},
+             what="both jobs held")
+
+    os.kill(operator.pid, signal.SIGSTOP)
+    try:
+        time.sleep(5)  # past the runners' 3 s leases
+    finally:
+        os.kill(operator.pid, signal.SIGCONT)
+
+    wait_graph(cluster, ns, "long", "Finished", timeout=60)
+    jobs = {n: j["status"] for n, j in jobs_of(cluster, ns, "long").items()}
+    assert {n: (s["attempt"], s.get("reclaims")) for n, s in jobs.items()} == {
+        "a": (1, None), "b": (1, None)}
+    assert sorted(line["job"] for line in read_ledger(ledger) if line.get("stage") == "end") == [
+        "a", "b"]
+    seen = [e["event"] for e in operator.events()]
+    assert "runner.lost" not in seen
+    assert seen.count("runner.heard_late") == 2
