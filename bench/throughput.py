@@ -96,7 +96,7 @@ def _wait_settled(procs: list[Process], *, timeout: float = 40.0) -> None:
     time.sleep(1.0)
     while time.monotonic() < deadline:
         for p in procs:
-            if not p.alive():
+            if not p.running():
                 raise RuntimeError(f"{p.name} exited during start-up:\n{p.tail()}")
         before = sum(sum(w.cpu_times()[:2]) for w in watched)
         time.sleep(0.5)
@@ -266,7 +266,7 @@ def run_case(ctx: Context, shape: shapes.Shape, runners: int, *, timeout: float
                 result["stalled"] = f"no progress for {STALL_SECONDS} s at {phase} {progress}"
                 break
             for p in procs:
-                if not p.alive():
+                if not p.running():
                     raise RuntimeError(f"{p.name} exited during the case:\n{p.tail()}")
             time.sleep(0.5)
         # Let the last writes (the graph's status, a runner's log) land before counting.

@@ -45,7 +45,6 @@ class JobWatch:
     def __init__(self, writer: Writer, index: Index, transitions: Transitions,
                  flusher: StatusFlusher, events: EventPoster) -> None:
         self.writer = writer
-        self.jobs = writer.jobs
         self.index = index
         self.transitions = transitions
         self.flusher = flusher
@@ -68,7 +67,7 @@ class JobWatch:
         self._followed.add(namespace)
         threading.Thread(
             target=listwatch.list_and_watch, name=f"jobs-{namespace or 'all'}", daemon=True,
-            args=(self.jobs, namespace),
+            args=(self.writer.jobs, namespace),
             kwargs={"on_list": self._from_thread(self._listed, namespace),
                     "on_event": self._from_thread(self._changed),
                     "stop": self._stop, "name": "jobs"},

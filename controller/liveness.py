@@ -22,7 +22,7 @@ tokens that no job holds any more, and it drops the outcomes it computed.
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import structlog
@@ -45,7 +45,6 @@ class RunnerView:
     lease: str
     holder: str
     duration: float
-    renew_time: str | None
     last_seen: float  # time.monotonic() when the renewal was last seen to change
     types: frozenset[str]
     resource_version: str
@@ -69,7 +68,6 @@ class Liveness:
         holder = spec.get("holderIdentity") or meta["name"]
         key = (meta["namespace"], holder)
         known = self.runners.get(key)
-        renew = spec.get("renewTime")
         last_seen = time.monotonic()
         # The same Lease seen again (a relist) is no news; a renewal changes its version.
         if known is not None and known.resource_version == meta["resourceVersion"]:
@@ -77,8 +75,7 @@ class Liveness:
         types = (meta.get("annotations") or {}).get(RUNNER_TYPES_ANNOTATION, "")
         self.runners[key] = RunnerView(
             namespace=meta["namespace"], lease=meta["name"], holder=holder,
-            duration=float(spec.get("leaseDurationSeconds") or 15), renew_time=renew,
-            last_seen=last_seen, types=frozenset(t for t in types.split(",") if t),
+            duration=float(spec.get("leaseDurationSeconds") or 15), last_seen=last_seen, types=frozenset(t for t in types.split(",") if t),
             resource_version=meta["resourceVersion"],
         )
         self._orphaned_since.pop(key, None)
@@ -139,17 +136,12 @@ class Liveness:
             return exc.status != 404
         except Exception:  # noqa: BLE001 - the API server went away again: judge later
             return True
-        renew = lease.spec.renew_time if lease.spec else None
         if lease.metadata.resource_version == runner.resource_version:
             return False
         log.info("runner.heard_late", namespace=runner.namespace, runner=runner.holder)
-        key = (runner.namespace, runner.holder)
-        self.runners[key] = RunnerView(
-            namespace=runner.namespace, lease=runner.lease, holder=runner.holder,
-            duration=float(lease.spec.lease_duration_seconds or runner.duration),
-            renew_time=renew.isoformat() if renew else None, last_seen=time.monotonic(),
-            types=runner.types, resource_version=lease.metadata.resource_version,
-        )
+        self.runners[(runner.namespace, runner.holder)] = replace(
+            runner, last_seen=time.monotonic(), resource_version=lease.metadata.resource_version,
+            duration=float(lease.spec.lease_duration_seconds or runner.duration))
         return True
 
     async def _can_hear(self, namespace: str) -> bool:

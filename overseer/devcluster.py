@@ -375,8 +375,6 @@ class Process:
     def running(self) -> bool:
         return self.popen.poll() is None
 
-    alive = running
-
     def _signal(self, signum: signal.Signals) -> None:
         # The child leads its own process group; signal the whole group so that nothing it
         # may have started is left behind. Only while unreaped, so the id is still ours.

@@ -29,7 +29,7 @@ class FakeWriter:
         if fn.__name__ == "read_namespaced_lease":
             return SimpleNamespace(
                 metadata=SimpleNamespace(resource_version=self.lease_version),
-                spec=SimpleNamespace(renew_time=None, lease_duration_seconds=1))
+                spec=SimpleNamespace(lease_duration_seconds=1))
         return None
 
 
