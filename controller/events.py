@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from typing import Any
 
 import structlog
-from kubernetes import client
-from kubernetes.client.rest import ApiException
 
 from controller.writer import Writer
 from overseer import kube
@@ -42,6 +40,7 @@ class EventPoster:
 
     def __init__(self, writer: Writer, *, per_reason: int = 10, window: float = 60.0) -> None:
         self.writer = writer
+        self._events = kube.events(writer.api_client)
         self.per_reason = per_reason
         self.window = window
         self._windows: dict[str, _Window] = {}
@@ -79,11 +78,10 @@ class EventPoster:
             "source": {"component": "overseer-operator"},
             "reportingComponent": "overseer.dev/operator", "reportingInstance": self._instance,
         }
-        api = client.CoreV1Api(self.writer.api_client)
         try:
-            await self.writer.run(api.create_namespaced_event, meta["namespace"], body)
-        except ApiException as exc:
-            log.warning("event.post_failed", reason=reason, error=str(exc.reason))
+            await self.writer.run(self._events.create, meta["namespace"], body)
+        except kube.KubeError as exc:
+            log.warning("event.post_failed", reason=reason, error=str(exc))
 
 
 def job_ref(namespace: str, name: str, uid: str | None) -> dict[str, Any]:

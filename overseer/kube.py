@@ -116,7 +116,7 @@ def load_config(*, pool_size: int = 32) -> client.ApiClient:
 
 @dataclass(frozen=True)
 class Resource:
-    """A custom resource kind of Overseer, bound to an API client.
+    """A kind of resource (Overseer's own unless told otherwise), bound to an API client.
 
     Requests go straight to the client's connection pool, with its host, certificates and
     credentials, instead of through the generated ``CustomObjectsApi``: that validates
@@ -127,10 +127,14 @@ class Resource:
 
     api_client: client.ApiClient
     plural: str
+    # The API group and version; the core group ("") is served under /api.
+    group: str = api.GROUP
+    version: str = api.VERSION
 
     def _path(self, namespace: str | None, name: str = "", subresource: str = "") -> str:
         where = f"/namespaces/{quote(namespace, safe='')}" if namespace is not None else ""
-        path = f"/apis/{api.GROUP}/{api.VERSION}{where}/{self.plural}"
+        root = f"/apis/{self.group}" if self.group else "/api"
+        path = f"{root}/{self.version}{where}/{self.plural}"
         if name:
             path += f"/{quote(name, safe='')}"
         if subresource:
@@ -283,3 +287,8 @@ def jobs(api_client: client.ApiClient) -> Resource:
 
 def graphs(api_client: client.ApiClient) -> Resource:
     return Resource(api_client, api.GRAPH_PLURAL)
+
+
+def events(api_client: client.ApiClient) -> Resource:
+    """Core v1 Events, which the operator posts about graphs and Jobs."""
+    return Resource(api_client, "events", group="", version="v1")

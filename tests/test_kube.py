@@ -181,3 +181,15 @@ def test_an_error_in_the_middle_of_a_watch_ends_it_with_the_matching_error(code,
 ])
 def test_list_parameters_are_sent_in_the_apis_spelling(python, api):
     assert kube._query(python) == api
+
+
+@pytest.mark.e2e
+def test_a_core_kind_is_served_under_api(cluster, namespace):
+    events = kube.events(cluster.api_client)
+    created = events.create(namespace, {
+        "metadata": {"generateName": "probe.", "namespace": namespace},
+        "involvedObject": {"kind": "ConfigMap", "name": "x", "namespace": namespace},
+        "reason": "Probe", "message": "hello", "type": "Normal"})
+    listed = events.list(namespace, field_selector="reason=Probe")["items"]
+    assert [(e["metadata"]["name"], e["message"]) for e in listed] == [
+        (created["metadata"]["name"], "hello")]
