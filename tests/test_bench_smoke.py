@@ -54,6 +54,13 @@ def test_quick_benchmark_writes_a_report_with_every_section(cluster: Cluster, tm
     rows = report["protocol"]["rows"]
     assert [row["watches"] for row in rows] == ["none", "operator + 4 runners"]
     assert all(row["errors"] == 0 and row["jobs_per_s"] > 0 for row in rows)
+    # The lean clients that send the writes and read the watches spend CPU of their own,
+    # which the protocol's cost with its clients adds to the servers'.
+    assert all(row["clients_cpu_ms_per_job"] > 0 for row in rows)
+    protocol = report["protocol"]
+    if protocol["server_ms_per_job"] is not None:
+        assert protocol["with_clients_ms_per_job"] == pytest.approx(
+            protocol["server_ms_per_job"] + rows[1]["clients_cpu_ms_per_job"], abs=0.02)
 
     by_label = {c["label"]: c for c in report["cases"]}
     assert set(by_label) == {"independent-50", "chain-10", "layered-3x5"}
