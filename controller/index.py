@@ -155,6 +155,17 @@ def is_newer(candidate: str, current: str) -> bool:
 class Index:
     def __init__(self) -> None:
         self.graphs: dict[GraphKey, GraphView] = {}
+        # Namespaces whose Jobs have been listed once (None: every namespace at once).
+        self.listed: set[str | None] = set()
+
+    def jobs_listed(self, namespace: str) -> bool:
+        """Whether every Job of ``namespace`` has been seen at least once.
+
+        Until the first listing the index holds only the Jobs that writes and events
+        happened to bring, so counts taken from it (a graph's status) would be wrong: a
+        Finished graph would look like one whose jobs are all Waiting.
+        """
+        return namespace in self.listed or None in self.listed
 
     def graph(self, namespace: str, name: str) -> GraphView:
         key = (namespace, name)

@@ -112,6 +112,7 @@ class JobWatch:
                     graph.remove(job.name)
         for body in items:
             self._changed(None, body)
+        self.index.listed.add(namespace)
 
     def _changed(self, kind: str | None, body: dict[str, Any]) -> None:
         """One Job's news (``kind`` None: from a listing), applied now, acted on in a task."""

@@ -125,7 +125,8 @@ class StatusFlusher:
                 pass
             self._wake.clear()
             for view in list(self.index.graphs.values()):
-                if view.dirty and view.expanded:
+                # Not before the graph's Jobs were listed: the counts would be made up.
+                if view.dirty and view.expanded and self.index.jobs_listed(view.namespace):
                     try:
                         await self._flush(view)
                     except Exception:  # noqa: BLE001 - one graph must not stop the others

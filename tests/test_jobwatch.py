@@ -15,6 +15,7 @@ from typing import Any
 
 from controller.index import Index
 from controller.jobwatch import ALL, JobWatch
+from controller.status import StatusFlusher
 from overseer import kube, listwatch
 from overseer.api import GRAPH_LABEL, JobPhase
 
@@ -199,3 +200,50 @@ def test_events_from_the_watch_threads_are_applied_on_the_loop_in_their_order():
 
     applied = asyncio.run(main())
     assert applied == [("one" if n % 3 else "two", n, True) for n in range(300)]
+
+
+class FakeGraphs:
+    def __init__(self) -> None:
+        self.written: list[tuple[str, str, str, str]] = []
+
+    def patch_status(self, namespace, name, status) -> dict[str, Any]:
+        self.written.append((namespace, name, str(status["phase"]), status["progress"]))
+        return {}
+
+
+class FakeWriter:
+    def __init__(self) -> None:
+        self.graphs = FakeGraphs()
+
+    async def run(self, fn, *args, **kwargs):
+        return fn(*args, **kwargs)
+
+
+def test_a_graphs_status_is_not_written_before_the_jobs_of_its_namespace_were_listed():
+    # An operator restarted while its Jobs cannot be listed (the API server answers 500 to
+    # the list) knows its graphs but none of their jobs: counted from the index, a Finished
+    # graph would be written back as Running 0/N.
+    async def main():
+        index = Index()
+        view = index.observe_graph({
+            "metadata": {"namespace": "ns", "name": "g", "uid": "u1", "generation": 1},
+            "spec": {"jobs": [{"name": "a", "type": "noop"}, {"name": "b", "type": "noop"}]},
+            "status": {"phase": "Finished", "progress": "2/2", "reason": "AllJobsFinished"},
+        })
+        view.expanded = view.dirty = True
+        writer = FakeWriter()
+        flusher = StatusFlusher(index, writer, FakeEvents(), interval=0.01)
+        task = asyncio.create_task(flusher.run())
+        await asyncio.sleep(0.5)
+        before = list(writer.graphs.written)
+
+        watch = JobWatch(writer, index, FakeTransitions(), flusher, FakeEvents())
+        watch._listed("ns", [job("a", "3", JobPhase.FINISHED), job("b", "4", JobPhase.FAILED)],
+                      "10")
+        await asyncio.sleep(0.5)
+        task.cancel()
+        return before, writer.graphs.written
+
+    before, after = asyncio.run(main())
+    assert before == []
+    assert after == [("ns", "g", "Failed", "1/2")]
