@@ -31,6 +31,8 @@ from overseer.cli.snapshot import error_text
 # then: a connection that died without the server closing it, or an event lost on the
 # way, delays the display by at most this long instead of stalling it for ever.
 WATCH_SECONDS = 30
+# How long following goes on trying while the API server cannot be reached.
+UNREACHABLE_SECONDS = 60.0
 # How many failed jobs the end of a failed graph lists, with their errors.
 LISTED_FAILURES = 20
 PHASE_ORDER = ("waiting", "eligible", "started", "finished", "failed", "aborted")
@@ -100,13 +102,29 @@ class _Watches:
                             self.events.put((namespace, event))
                 except kube.Gone:
                     pass  # too far behind to resume: the fresh read below catches up
+                except kube.Unavailable:
+                    pass  # the connection broke (a restart, a proxy): read afresh, below
                 version = self._reread(namespace, names, selectors)
         except BaseException as exc:  # noqa: BLE001 - handed to the main thread to report
             self.events.put((namespace, exc))
 
     def _reread(self, namespace: str, names: list[str], selectors: dict[str, str]) -> str:
-        """Put each graph as it is now on the queue; the list's version to watch on from."""
-        listing = self.session.graphs.list(namespace, **selectors)
+        """Put each graph as it is now on the queue; the list's version to watch on from.
+
+        While the API server cannot be reached it tries again, for ``UNREACHABLE_SECONDS``
+        at most: following is worth a restart's wait, not a hang for ever.
+        """
+        deadline = time.monotonic() + UNREACHABLE_SECONDS
+        delay = 0.5
+        while True:
+            try:
+                listing = self.session.graphs.list(namespace, **selectors)
+                break
+            except kube.Unavailable:
+                if time.monotonic() + delay > deadline:
+                    raise
+                time.sleep(delay)
+                delay = min(2 * delay, 5.0)
         for body in listing["items"]:
             if body["metadata"]["name"] in names:
                 self.events.put((namespace, {"type": "MODIFIED", "object": body}))
