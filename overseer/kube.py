@@ -169,7 +169,7 @@ class Resource:
             raise Unavailable(0, "Unavailable", str(exc)) from exc
         if not 200 <= response.status <= 299:
             raise _error(response)
-        return response if stream else json.loads(response.data)
+        return response if stream else _parsed(response.data, url)
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
         return self._request("GET", self._path(namespace, name))
@@ -248,6 +248,20 @@ def _query_value(value: Any) -> str:
     return ("true" if value else "false") if isinstance(value, bool) else str(value)
 
 
+def _parsed(data: bytes, where: str) -> Any:
+    """The JSON document ``data``; ``Unavailable`` if it is not one.
+
+    A successful answer that is not JSON did not come from the API server (a proxy's or a
+    captive portal's page): as good as no answer at all.
+    """
+    try:
+        return json.loads(data)
+    except ValueError:
+        text = data.decode(errors="replace").strip()[:200]
+        raise Unavailable(0, "NotJSON", f"{where} answered with something that is not "
+                          f"JSON: {text!r}") from None
+
+
 def _error(response: urllib3.BaseHTTPResponse) -> KubeError:
     """The Overseer error for an answer that is not 2xx, with the server's own message."""
     data = response.data
@@ -270,7 +284,7 @@ def _events(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
     for line in response:
         if not line.strip():
             continue
-        event = json.loads(line)
+        event = _parsed(line, "the watch")
         if event.get("type") == "ERROR":
             # The server ends a watch it cannot serve with a Status object, in the stream
             # (most often 410: the version asked for has been compacted away).

@@ -193,3 +193,17 @@ def test_a_core_kind_is_served_under_api(cluster, namespace):
     listed = events.list(namespace, field_selector="reason=Probe")["items"]
     assert [(e["metadata"]["name"], e["message"]) for e in listed] == [
         (created["metadata"]["name"], "hello")]
+
+
+def test_a_watch_line_that_is_not_json_ends_it_as_unavailable():
+    response = Lines(
+        b'{"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"7"}}}\n',
+        b"<html>captive portal</html>\n",
+    )
+    seen = []
+    with pytest.raises(kube.Unavailable) as raised:
+        for event in kube._events(response):
+            seen.append(event["object"]["metadata"]["name"])
+    assert seen == ["a"]
+    assert raised.value.message == (
+        "the watch answered with something that is not JSON: '<html>captive portal</html>'")
