@@ -21,6 +21,10 @@ def graph(phase: str, version: str) -> dict[str, Any]:
             "status": {"phase": phase}}
 
 
+class Stopped(BaseException):
+    """Ends a follower's thread: the test is over (it would otherwise follow for ever)."""
+
+
 class FlakyGraphs:
     """A watch that breaks after one event, then a server away for ``lists_failing`` lists."""
 
@@ -37,8 +41,11 @@ class FlakyGraphs:
             raise kube.Unavailable(0, "Unavailable", "Response ended prematurely")
         yield {"type": "MODIFIED", "object": graph("Finished", "9")}
         self.idle.wait()
+        raise Stopped
 
     def list(self, namespace, **selectors):
+        if self.idle.is_set():
+            raise Stopped
         self.lists += 1
         if self.lists <= self.lists_failing:
             raise kube.Unavailable(503, "Service Unavailable", "the server is restarting")
@@ -60,6 +67,10 @@ def followed(graphs: FlakyGraphs, until: int) -> list[Any]:
         pass
     finally:
         graphs.idle.set()
+    # The thread ends, handing over why, unless it already has (it gave up).
+    if not (seen and isinstance(seen[-1], BaseException)):
+        while not isinstance(watches.events.get(timeout=30)[1], Stopped):
+            pass
     return seen
 
 
