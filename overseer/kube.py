@@ -3,8 +3,8 @@
 One thin layer over the official client: it loads the configuration (in a pod or from a
 kubeconfig), keeps one connection pool sized for concurrent callers, and turns failed
 requests into the few errors Overseer decides on (a 409 means someone else wrote first; a
-404 means the object is gone). Overseer's own resources are read and written through the
-client's connection pool directly (``Resource``); Leases and Events through its typed APIs.
+404 means the object is gone). Overseer's own resources and Events are read and written
+through the client's connection pool directly (``Resource``); Leases through its typed API.
 
 Bodies are plain dicts: the client's model classes do not cover custom resources, and
 skipping their deserialisation keeps the hot paths cheap.
@@ -72,15 +72,25 @@ _BY_STATUS = {409: Conflict, 404: NotFound, 410: Gone, 429: Unavailable, 500: Un
               502: Unavailable, 503: Unavailable, 504: Unavailable}
 
 
-def translate(exc: ApiException) -> KubeError:
-    """The Overseer error for an ``ApiException``, with the server's own message."""
-    message = exc.reason or ""
+def failure(status: int, reason: str, body: bytes | str | dict[str, Any] | None) -> KubeError:
+    """The Overseer error for an answer of ``status``, with the server's own message.
+
+    The API server answers a failed request with a Status object (``body``, as text or
+    parsed) whose ``message`` says what went wrong; anything else in between (a proxy)
+    may answer with plain text.
+    """
+    message = ""
     try:
-        message = json.loads(exc.body).get("message", message)
+        message = (body if isinstance(body, dict) else json.loads(body or "")).get("message", "")
     except (TypeError, ValueError, AttributeError):
-        pass
-    cls = _BY_STATUS.get(exc.status or 0, KubeError)
-    return cls(exc.status or 0, exc.reason or "", message)
+        if body:
+            message = (body.decode(errors="replace") if isinstance(body, bytes) else body)[:1000]
+    return _BY_STATUS.get(status, KubeError)(status, reason, message or reason)
+
+
+def translate(exc: ApiException) -> KubeError:
+    """The Overseer error for the client's ``ApiException`` (its typed APIs: Leases)."""
+    return failure(exc.status or 0, exc.reason or "", exc.body)
 
 
 def now() -> str:
@@ -168,7 +178,7 @@ class Resource:
         except urllib3.exceptions.HTTPError as exc:
             raise Unavailable(0, "Unavailable", str(exc)) from exc
         if not 200 <= response.status <= 299:
-            raise _error(response)
+            raise failure(response.status, response.reason or "", response.data)
         return response if stream else _parsed(response.data, url)
 
     def get(self, namespace: str, name: str) -> dict[str, Any]:
@@ -262,18 +272,6 @@ def _parsed(data: bytes, where: str) -> Any:
                           f"JSON: {text!r}") from None
 
 
-def _error(response: urllib3.BaseHTTPResponse) -> KubeError:
-    """The Overseer error for an answer that is not 2xx, with the server's own message."""
-    data = response.data
-    message = ""
-    try:
-        message = json.loads(data).get("message", "")
-    except (TypeError, ValueError, AttributeError):
-        message = data.decode(errors="replace")[:1000] if data else ""
-    cls = _BY_STATUS.get(response.status, KubeError)
-    return cls(response.status, response.reason or "", message or response.reason or "")
-
-
 def _events(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
     """The events of a watch response, one JSON document a line, each parsed once.
 
@@ -289,9 +287,7 @@ def _events(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
             # The server ends a watch it cannot serve with a Status object, in the stream
             # (most often 410: the version asked for has been compacted away).
             status = event.get("object") or {}
-            code = int(status.get("code") or 0)
-            cls = _BY_STATUS.get(code, KubeError)
-            raise cls(code, status.get("reason") or "", status.get("message") or "")
+            raise failure(int(status.get("code") or 0), status.get("reason") or "", status)
         yield event
 
 
