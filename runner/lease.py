@@ -16,6 +16,7 @@ from datetime import datetime, timezone
 from typing import Any
 
 import structlog
+import urllib3
 from kubernetes import client
 from kubernetes.client.rest import ApiException
 
@@ -111,3 +112,7 @@ class RunnerLease:
         except ApiException as exc:
             if exc.status != 404:
                 log.warning("lease.release_failed", lease=self.name, error=str(exc))
+        except urllib3.exceptions.HTTPError as exc:
+            # The API server is gone (stopped first, say). The Lease then lapses and the
+            # operator finds a runner that held nothing; a shutdown is no failure.
+            log.warning("lease.release_failed", lease=self.name, error=str(exc))
