@@ -11,8 +11,9 @@ names), installs the CRDs, and runs the cases it is asked for:
 * ``peer``: the same shapes as Celery tasks on a local Redis (``bench.celery_peer``).
 
 It writes ``report.json`` (every figure, after each case, so an interrupted run keeps what
-it measured) and ``report.md`` (the summary with the targets) into the output directory,
-plus every process's log under ``logs/``.
+it measured) and ``report.md`` (the summary with the targets) into the output directory;
+the control plane's state and every process's log go under ``logs/`` of the work
+directory (``--work-dir``), which the command names at the end.
 """
 
 from __future__ import annotations
