@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Any
@@ -272,7 +272,7 @@ def _parsed(data: bytes, where: str) -> Any:
                           f"JSON: {text!r}") from None
 
 
-def _events(response: urllib3.BaseHTTPResponse) -> Iterator[dict[str, Any]]:
+def _events(response: Iterable[bytes]) -> Iterator[dict[str, Any]]:
     """The events of a watch response, one JSON document a line, each parsed once.
 
     The client's own ``Watch.stream`` parses every event, encodes its object again and

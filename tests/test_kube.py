@@ -142,26 +142,17 @@ def test_a_watch_ends_by_itself_after_its_timeout(jobs, namespace):
     assert ended.wait(15)
 
 
-class Lines:
-    """A watch response as the API server streams it: one JSON document a line."""
-
-    def __init__(self, *lines: bytes) -> None:
-        self.lines = lines
-
-    def __iter__(self):
-        return iter(self.lines)
-
-
 @pytest.mark.parametrize(("code", "error"), [(410, kube.Gone), (500, kube.Unavailable),
                                              (403, kube.KubeError)])
 def test_an_error_in_the_middle_of_a_watch_ends_it_with_the_matching_error(code, error):
-    response = Lines(
+    # A watch response as the API server streams it: one JSON document a line.
+    response = [
         b'{"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"7"}}}\n',
         b"\n",
         b'{"type":"ERROR","object":{"kind":"Status","code":%d,"reason":"Why",'
         b'"message":"what went wrong"}}\n' % code,
         b'{"type":"ADDED","object":{"metadata":{"name":"b","resourceVersion":"8"}}}\n',
-    )
+    ]
     seen = []
     with pytest.raises(error) as raised:
         for event in kube._events(response):
@@ -196,10 +187,11 @@ def test_a_core_kind_is_served_under_api(cluster, namespace):
 
 
 def test_a_watch_line_that_is_not_json_ends_it_as_unavailable():
-    response = Lines(
+    # A watch response as the API server streams it: one JSON document a line.
+    response = [
         b'{"type":"ADDED","object":{"metadata":{"name":"a","resourceVersion":"7"}}}\n',
         b"<html>captive portal</html>\n",
-    )
+    ]
     seen = []
     with pytest.raises(kube.Unavailable) as raised:
         for event in kube._events(response):
